@@ -1,0 +1,5 @@
+"""``python -m botqueue``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""Settings from the spec's environment variables; command-line flags override them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Every setting botqueue reads, by its environment variable name."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", env_ignore_empty=True, frozen=True
+    )
+
+    bot_operations_queue_url: str | None = None
+    """Queue URL: ``sqlite:///path.db`` or an SQS FIFO URL; default ``sqlite:///botqueue.db``."""
+    bot_operations_dlq_url: str | None = None
+    """DLQ URL; for the embedded queue, default: a second queue in the same file."""
+    telegram_bot_token: SecretStr | None = None
+    """The bot's token; never logged."""
+    aws_region: str = "us-east-1"
+    use_localstack: bool = False
+    sqs_endpoint: str | None = None
+    botqueue_concurrency: int = Field(10, ge=1, le=1000)
+    botqueue_visibility_timeout: float = Field(30.0, gt=0, le=43200)
+    botqueue_wait_time: float = Field(20.0, ge=0, le=20)
+    botqueue_grace_period: float = Field(30.0, ge=0, le=3600)
+    botqueue_service: str | None = None
+    """``module:attribute`` of the BotService the worker runs."""
+    botqueue_log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, with non-None ``overrides`` (flags) on top.
+
+    Raises:
+        ConfigurationError: one line naming the first malformed setting.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "setting"
+        value = first.get("input")
+        shown = "" if isinstance(value, dict) or "token" in name.lower() else f" (got {value!r})"
+        raise ConfigurationError(f"{name}: {first['msg']}{shown}") from None

@@ -1,0 +1,215 @@
+"""BotQueueConsumer: long-polls the queue and runs operations, ordered within each group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Sequence
+
+import structlog
+
+from .hooks import ConsumerHooks, HookSet, LoggingHooks
+from .inflight import AckBuffer, VisibilityKeeper
+from .processor import MessageProcessor
+from .retry import Backoff
+from .service import BotService
+from .transports import open_transport
+from .transports.base import ReceivedMessage, Transport
+
+log = structlog.get_logger("botqueue.consumer")
+
+_RECEIVE_ERROR_BACKOFF_CAP = 30.0
+
+
+class BotQueueConsumer:
+    """Consumes bot operations: ``await start()``, then ``await stop()`` for a graceful end.
+
+    Up to ``concurrency`` messages are held at once, across groups; messages of one group run
+    one after another. ``run()`` runs until stopped (or, with ``drain``, until the queue is
+    empty and nothing is in flight).
+    """
+
+    def __init__(
+        self,
+        service: BotService,
+        transport: Transport | None = None,
+        *,
+        queue_url: str | None = None,
+        dlq_url: str | None = None,
+        concurrency: int = 10,
+        visibility_timeout: float = 30.0,
+        wait_time_seconds: float = 20.0,
+        grace_period: float = 30.0,
+        backoff: Backoff | None = None,
+        drop_permanent: bool = False,
+        hooks: Sequence[ConsumerHooks] = (),
+        log_operations: bool = True,
+        drain: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._owns_transport = transport is None
+        self.transport = transport or open_transport(
+            queue_url, dlq_url, visibility_timeout=visibility_timeout
+        )
+        self.concurrency = concurrency
+        self.visibility_timeout = visibility_timeout
+        self.wait_time_seconds = wait_time_seconds
+        self.grace_period = grace_period
+        self.drain = drain
+        all_hooks = [LoggingHooks(), *hooks] if log_operations else list(hooks)
+        self.acks = AckBuffer(self.transport)
+        self.keeper = VisibilityKeeper(self.transport, visibility_timeout)
+        self.processor = MessageProcessor(
+            service,
+            self.transport,
+            self.acks,
+            self.keeper,
+            HookSet(all_hooks),
+            backoff=backoff or Backoff(),
+            drop_permanent=drop_permanent,
+            rng=rng or random.Random(),
+        )
+        self._held = 0
+        self._capacity = asyncio.Condition()
+        self._stopping = asyncio.Event()
+        self._chains: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def held(self) -> int:
+        """Messages received and not yet settled or handed back."""
+        return self._held
+
+    async def start(self) -> None:
+        """Start consuming in the background and return."""
+        if self._loop_task is not None:
+            return
+        self.keeper.start()
+        self._loop_task = asyncio.create_task(self._receive_loop(), name="botqueue-receive")
+
+    async def run(self) -> None:
+        """Consume until stopped (or drained), then shut down gracefully."""
+        await self.start()
+        assert self._loop_task is not None
+        await asyncio.shield(self._loop_task)
+        await self._shutdown()
+
+    async def stop(self) -> None:
+        """Stop receiving, finish or hand back what is held, and release the transport."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        await self._shutdown()
+
+    # -- receiving ------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            async with self._capacity:
+                await self._capacity.wait_for(lambda: self._held < self.concurrency)
+            if self.drain and await self._drained():
+                log.info("queue drained")
+                self._stopping.set()
+                break
+            try:
+                messages = await self._receive_or_stop(min(10, self.concurrency - self._held))
+            except Exception as error:
+                failures += 1
+                delay = min(2.0 ** (failures - 1), _RECEIVE_ERROR_BACKOFF_CAP)
+                log.error("receive failed", error=repr(error), retryInSeconds=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                continue
+            failures = 0
+            self._start_chains(messages)
+
+    async def _receive_or_stop(self, count: int) -> list[ReceivedMessage]:
+        receive = asyncio.ensure_future(
+            self.transport.receive(
+                count,
+                wait_seconds=self.wait_time_seconds,
+                visibility_timeout=self.visibility_timeout,
+            )
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not receive.done():
+            # Transports hand back anything they had claimed when a receive is cancelled.
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receive
+            return []
+        return receive.result()
+
+    async def _drained(self) -> bool:
+        if self._held:
+            return False
+        await self.acks.flush()
+        stats = await self.transport.stats()
+        return stats.visible == 0 and stats.in_flight == 0
+
+    # -- running groups -------------------------------------------------------------------
+
+    def _start_chains(self, messages: list[ReceivedMessage]) -> None:
+        chains: dict[str, list[ReceivedMessage]] = {}
+        for message in messages:
+            chains.setdefault(message.group_id, []).append(message)
+            self.keeper.hold(message)
+        self._held += len(messages)
+        for chain in chains.values():
+            task = asyncio.create_task(self._run_chain(chain))
+            self._chains.add(task)
+            task.add_done_callback(self._chains.discard)
+
+    async def _run_chain(self, chain: list[ReceivedMessage]) -> None:
+        index = 0
+        try:
+            while index < len(chain) and not self._stopping.is_set():
+                settled = await self.processor.process(chain[index])
+                index += 1
+                await self._free(1)
+                if not settled:
+                    break
+        finally:
+            # Unstarted (or interrupted) messages go back at once, in order, never run ahead of
+            # a failed one: the group stays blocked while that one is in flight.
+            rest = chain[index:]
+            if rest:
+                await asyncio.shield(self._hand_back(rest))
+
+    async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
+        for message in messages:
+            self.keeper.release(message.receipt)
+        try:
+            async with self.keeper.lock:
+                await self.transport.change_visibility_batch([(m.receipt, 0.0) for m in messages])
+        except Exception as error:
+            log.warning("could not hand messages back", error=repr(error), count=len(messages))
+        await self._free(len(messages))
+
+    async def _free(self, count: int) -> None:
+        async with self._capacity:
+            self._held -= count
+            self._capacity.notify_all()
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        if self._chains:
+            _, pending = await asyncio.wait(set(self._chains), timeout=self.grace_period)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("grace period over, handing back operations", count=len(pending))
+                await asyncio.wait(pending)
+        await self.keeper.stop()
+        await self.acks.flush()
+        if self._owns_transport:
+            await self.transport.aclose()
+            self._owns_transport = False

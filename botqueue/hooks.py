@@ -1,0 +1,138 @@
+"""Hooks the consumer calls around each message; logging, metrics and outcomes hang here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from .operations import AnyOperation, VerifyPermissions
+from .service import Outcome
+from .transports.base import ReceivedMessage
+
+
+class ConsumerHooks:
+    """No-op base class: override the events you care about. Hooks must not raise."""
+
+    def on_success(
+        self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
+    ) -> None:
+        """The operation finished (succeeded or was a no-op) and will be deleted."""
+
+    def on_retry(
+        self, op: AnyOperation, message: ReceivedMessage, error: BaseException, delay: float
+    ) -> None:
+        """The attempt failed and the message becomes visible again after ``delay`` seconds."""
+
+    def on_dead_letter(
+        self, op: AnyOperation | None, message: ReceivedMessage, failure: Mapping[str, Any]
+    ) -> None:
+        """The message was written to the DLQ with ``failure`` (op is None if undecodable)."""
+
+    def on_dropped(self, op: AnyOperation, message: ReceivedMessage, error: BaseException) -> None:
+        """A permanent failure was deleted without a dead letter (drop_permanent is on)."""
+
+
+def operation_fields(op: AnyOperation | None, message: ReceivedMessage) -> dict[str, Any]:
+    """The fields every log line about an operation carries."""
+    fields: dict[str, Any] = {"messageId": message.message_id, "attempt": message.receive_count}
+    if op is not None:
+        fields["operationType"] = op.operation_type
+        fields["channelId"] = op.channel_id
+        if not isinstance(op, VerifyPermissions):
+            fields["userId"] = op.user_id
+            fields["subscriptionId"] = op.subscription_id
+        elif op.listing_id:
+            fields["listingId"] = op.listing_id
+    return fields
+
+
+class LoggingHooks(ConsumerHooks):
+    """Structured log lines: info when done or dead-lettered, warning on retry, error when
+    a failure is permanent."""
+
+    def __init__(self) -> None:
+        self.log = structlog.get_logger("botqueue.consumer")
+
+    def on_success(
+        self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
+    ) -> None:
+        """Log the finished operation."""
+        self.log.info(
+            "Bot operation done",
+            status=outcome.status,
+            seconds=round(seconds, 4),
+            **operation_fields(op, message),
+        )
+
+    def on_retry(
+        self, op: AnyOperation, message: ReceivedMessage, error: BaseException, delay: float
+    ) -> None:
+        """Log the failed attempt and when it will be retried."""
+        self.log.warning(
+            "Bot operation failed, will retry",
+            error=str(error),
+            errorType=type(error).__name__,
+            retryInSeconds=round(delay, 3),
+            **operation_fields(op, message),
+        )
+
+    def on_dead_letter(
+        self, op: AnyOperation | None, message: ReceivedMessage, failure: Mapping[str, Any]
+    ) -> None:
+        """Log the dead letter; a permanent failure is an error."""
+        level = self.log.error if failure.get("kind") == "permanent" else self.log.info
+        level(
+            "Bot operation dead-lettered",
+            kind=failure.get("kind"),
+            error=failure.get("error"),
+            **operation_fields(op, message),
+        )
+
+    def on_dropped(self, op: AnyOperation, message: ReceivedMessage, error: BaseException) -> None:
+        """Log the dropped permanent failure."""
+        self.log.error(
+            "Bot operation failed permanently, deleted",
+            error=str(error),
+            **operation_fields(op, message),
+        )
+
+
+class HookSet(ConsumerHooks):
+    """Calls several hooks in turn; one that raises is logged and the others still run."""
+
+    def __init__(self, hooks: Sequence[ConsumerHooks]) -> None:
+        self.hooks = list(hooks)
+        self.log = structlog.get_logger("botqueue.hooks")
+
+    def _each(self, name: str, *args: Any) -> None:
+        for hook in self.hooks:
+            try:
+                getattr(hook, name)(*args)
+            except Exception as error:  # a broken hook must never fail an operation
+                self.log.error(
+                    "hook raised", hook=type(hook).__name__, event=name, error=repr(error)
+                )
+
+    def on_success(
+        self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
+    ) -> None:
+        """Call every hook's on_success."""
+        self._each("on_success", op, message, outcome, seconds)
+
+    def on_retry(
+        self, op: AnyOperation, message: ReceivedMessage, error: BaseException, delay: float
+    ) -> None:
+        """Call every hook's on_retry."""
+        self._each("on_retry", op, message, error, delay)
+
+    def on_dead_letter(
+        self, op: AnyOperation | None, message: ReceivedMessage, failure: Mapping[str, Any]
+    ) -> None:
+        """Call every hook's on_dead_letter."""
+        self._each("on_dead_letter", op, message, failure)
+
+    def on_dropped(self, op: AnyOperation, message: ReceivedMessage, error: BaseException) -> None:
+        """Call every hook's on_dropped."""
+        self._each("on_dropped", op, message, error)

@@ -1,0 +1,112 @@
+"""Processing one received message: decode, perform, then ack, retry or dead-letter it."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from .errors import DecodeError
+from .failure import FailureKind, FailureRecord
+from .hooks import ConsumerHooks
+from .inflight import AckBuffer, VisibilityKeeper
+from .operations import AnyOperation, decode_operation
+from .retry import Backoff, DeadLetterIt, Drop, RetryIn, decide
+from .service import BotService, dispatch
+from .transports.base import ReceivedMessage, Transport
+
+log = structlog.get_logger("botqueue.consumer")
+
+
+@dataclass
+class MessageProcessor:
+    """Runs one message through the service and settles it on the queue."""
+
+    service: BotService
+    transport: Transport
+    acks: AckBuffer
+    keeper: VisibilityKeeper
+    hooks: ConsumerHooks
+    backoff: Backoff = field(default_factory=Backoff)
+    drop_permanent: bool = False
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def process(self, message: ReceivedMessage) -> bool:
+        """Process a message; True when it is settled (done, dead-lettered or dropped), False
+        when it stays on the queue (retry scheduled), so later messages of its group must wait.
+        """
+        try:
+            op = decode_operation(message.body)
+        except DecodeError as error:
+            return await self._dead_letter(None, message, error, "undecodable")
+        started = time.monotonic()
+        try:
+            outcome = await dispatch(self.service, op)
+        except Exception as error:  # every failure is settled below; nothing crashes the worker
+            return await self._failed(op, message, error)
+        self.keeper.release(message.receipt)
+        self.acks.ack(message.receipt)
+        self.hooks.on_success(op, message, outcome, time.monotonic() - started)
+        return True
+
+    async def _failed(self, op: AnyOperation, message: ReceivedMessage, error: Exception) -> bool:
+        decision = decide(
+            error,
+            message.receive_count,
+            op.max_retries,
+            backoff=self.backoff,
+            drop_permanent=self.drop_permanent,
+            rng=self.rng,
+        )
+        if isinstance(decision, RetryIn):
+            await self._retry_later(op, message, error, decision.seconds)
+            return False
+        if isinstance(decision, DeadLetterIt):
+            return await self._dead_letter(op, message, error, decision.kind)
+        assert isinstance(decision, Drop)
+        self.keeper.release(message.receipt)
+        self.acks.ack(message.receipt)
+        self.hooks.on_dropped(op, message, error)
+        return True
+
+    async def _retry_later(
+        self, op: AnyOperation, message: ReceivedMessage, error: Exception, delay: float
+    ) -> None:
+        # Under the keeper's lock, so an extension in progress cannot overwrite the delay.
+        self.keeper.release(message.receipt)
+        async with self.keeper.lock:
+            try:
+                await self.transport.change_visibility_batch([(message.receipt, delay)])
+            except Exception as change_error:
+                # The message reappears after its current visibility timeout instead.
+                log.warning("could not schedule retry", error=repr(change_error))
+        self.hooks.on_retry(op, message, error, delay)
+
+    async def _dead_letter(
+        self,
+        op: AnyOperation | None,
+        message: ReceivedMessage,
+        error: Exception,
+        kind: FailureKind,
+    ) -> bool:
+        record = FailureRecord(
+            error=str(error),
+            kind=kind,
+            attempts=message.receive_count,
+            first_attempt_at=message.first_received_at,
+            last_attempt_at=time.time(),
+            original_message_id=message.message_id,
+            error_type=type(error).__name__,
+            operation_type=op.operation_type if op is not None else None,
+        ).to_dict()
+        self.keeper.release(message.receipt)
+        try:
+            await self.transport.dead_letter(message, record)
+        except Exception as dlq_error:
+            # Left in flight: it comes back after the visibility timeout and is tried again.
+            log.error("could not write dead letter", error=repr(dlq_error), kind=kind)
+            return False
+        self.hooks.on_dead_letter(op, message, record)
+        return True

@@ -1,0 +1,161 @@
+"""One SQLite database file: its connection, its worker thread, its schema and wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    group_id TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT,
+    sent_at REAL NOT NULL,
+    visible_at REAL NOT NULL DEFAULT 0,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    first_received_at REAL,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_by_group ON messages (queue, group_id, seq);
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt)
+    WHERE receipt IS NOT NULL;
+CREATE TABLE IF NOT EXISTS groups (
+    queue TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    head_seq INTEGER NOT NULL,
+    blocked_until REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (queue, group_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS groups_by_head ON groups (queue, head_seq);
+CREATE TABLE IF NOT EXISTS dedup (
+    queue TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+) WITHOUT ROWID;
+"""
+
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
+
+# Waiters of every open database in this process, by file, so a send on one connection wakes a
+# long poll on another at once. Other processes are noticed through PRAGMA data_version.
+_waiters: dict[Path, weakref.WeakSet[Notifier]] = {}
+_waiters_lock = threading.Lock()
+
+
+class Notifier:
+    """Wakes one event loop's long polls when a message may have become available."""
+
+    def __init__(self, path: Path) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        with _waiters_lock:
+            _waiters.setdefault(path, weakref.WeakSet()).add(self)
+
+    def _fire(self) -> None:
+        self._event.set()
+
+    def wake(self) -> None:
+        """Wake this notifier's waiters; safe from any thread."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._fire)
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a wake-up; return whether one came."""
+        try:
+            await asyncio.wait_for(self._event.wait(), seconds)
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+
+def wake_all(path: Path) -> None:
+    """Tell every long poll on this file, in this process, to look again."""
+    with _waiters_lock:
+        notifiers = list(_waiters.get(path, ()))
+    for notifier in notifiers:
+        notifier.wake()
+
+
+class SqliteDatabase:
+    """A database file reached through one connection on one dedicated thread.
+
+    One thread per file keeps every transaction a single hop from the event loop (a
+    statement-per-hop wrapper such as aiosqlite costs several hops per transaction).
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
+        self.path = Path(path).expanduser().resolve()
+        self._synchronous = _SYNCHRONOUS[synchronous.lower()]
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botqueue-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self.notifier: Notifier | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            # Each statement is IF NOT EXISTS, so processes opening the file together are safe.
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    async def open(self) -> None:
+        """Create the file and schema if needed; bind wake-ups to the running loop."""
+        if self.notifier is None:
+            self.notifier = Notifier(self.path)
+        await self.run(lambda conn: None)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(connection)`` on the database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: work(self._connect()))
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one IMMEDIATE transaction, so processes sharing the file serialise."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self.run(transaction)
+
+    async def data_version(self) -> int:
+        """SQLite's counter of commits made by other connections to this file."""
+        return await self.run(lambda conn: int(conn.execute("PRAGMA data_version").fetchone()[0]))
+
+    async def aclose(self) -> None:
+        """Close the connection and stop the thread."""
+
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=True)
