@@ -171,7 +171,7 @@ class BotQueueConsumer:
         index = 0
         try:
             while index < len(chain) and not self._stopping.is_set():
-                settled = await self.processor.process(chain[index])
+                settled = await self._process(chain[index])
                 index += 1
                 await self._free(1)
                 if not settled:
@@ -182,6 +182,16 @@ class BotQueueConsumer:
             rest = chain[index:]
             if rest:
                 await asyncio.shield(self._hand_back(rest))
+
+    async def _process(self, message: ReceivedMessage) -> bool:
+        try:
+            return await self.processor.process(message)
+        except Exception:
+            # A bug, not a failed operation: leave the message in flight so it comes back
+            # after its visibility timeout, and keep the worker alive.
+            self.keeper.release(message.receipt)
+            log.exception("internal error while processing", messageId=message.message_id)
+            return False
 
     async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
         for message in messages:

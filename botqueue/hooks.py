@@ -112,7 +112,7 @@ class HookSet(ConsumerHooks):
                 getattr(hook, name)(*args)
             except Exception as error:  # a broken hook must never fail an operation
                 self.log.error(
-                    "hook raised", hook=type(hook).__name__, event=name, error=repr(error)
+                    "hook raised", hook=type(hook).__name__, hookEvent=name, error=repr(error)
                 )
 
     def on_success(
