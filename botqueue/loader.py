@@ -23,8 +23,10 @@ def load_service(spec: str) -> BotService:
         raise ConfigurationError(f"--service must be module:attribute, not {spec!r}")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigurationError(f"--service: cannot import {module_name!r}: {error}") from None
+    except Exception as error:  # a broken module is a configuration problem, not a crash
+        raise ConfigurationError(
+            f"--service: cannot import {module_name!r}: {type(error).__name__}: {error}"
+        ) from None
     target: Any = module
     for part in attribute.split("."):
         try:

@@ -35,8 +35,12 @@ RemoveReason = Literal["expiry", "refund", "cancellation"]
 
 
 def utc_now() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+    """Return the current time as an aware UTC datetime, to the millisecond (the wire's unit)."""
+    return _to_millis(datetime.now(UTC))
+
+
+def _to_millis(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 class _Operation(BaseModel):
@@ -57,9 +61,15 @@ class _Operation(BaseModel):
     @field_validator("channel_id")
     @classmethod
     def _check_channel(cls, value: str) -> str:
-        if not _CHANNEL_ID.match(value):
+        if not _CHANNEL_ID.fullmatch(value):
             raise ValueError("must be an @username or a numeric chat id")
         return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _truncate_timestamp(cls, value: datetime) -> datetime:
+        # The wire carries milliseconds; keeping more would break equality after a round trip.
+        return _to_millis(value)
 
     @field_serializer("timestamp")
     def _serialize_timestamp(self, value: datetime) -> str:
@@ -87,6 +97,11 @@ class _Operation(BaseModel):
         """The deduplication id: a hash of the identity, never of the timestamp."""
         return hashlib.sha256(self.identity().encode()).hexdigest()
 
+    @staticmethod
+    def _identity(*parts: str | int | None) -> str:
+        # JSON, not a joined string: no field value can shift into its neighbour.
+        return json.dumps(parts, separators=(",", ":"))
+
 
 class _UserOperation(_Operation):
     user_id: Annotated[StrictInt, Field(gt=0)]
@@ -106,8 +121,8 @@ class InviteUser(_UserOperation):
 
     def identity(self) -> str:
         """Type, channel, user, subscription and order."""
-        return "|".join(
-            ("INVITE_USER", self.channel_id, str(self.user_id), self.subscription_id, self.order_id)
+        return self._identity(
+            "INVITE_USER", self.channel_id, self.user_id, self.subscription_id, self.order_id
         )
 
 
@@ -119,8 +134,8 @@ class RemoveUser(_UserOperation):
 
     def identity(self) -> str:
         """Type, channel, user, subscription and reason."""
-        return "|".join(
-            ("REMOVE_USER", self.channel_id, str(self.user_id), self.subscription_id, self.reason)
+        return self._identity(
+            "REMOVE_USER", self.channel_id, self.user_id, self.subscription_id, self.reason
         )
 
 
@@ -137,7 +152,7 @@ class VerifyPermissions(_Operation):
 
     def identity(self) -> str:
         """Type, channel and listing."""
-        return "|".join(("VERIFY_PERMISSIONS", self.channel_id, self.listing_id or ""))
+        return self._identity("VERIFY_PERMISSIONS", self.channel_id, self.listing_id)
 
 
 Operation = Annotated[

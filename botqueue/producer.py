@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
 
-from .errors import EnqueueError, TransportError
+from .errors import EnqueueError, OperationValidationError, TransportError
 from .operations import (
     AnyOperation,
     InviteUser,
@@ -20,6 +21,9 @@ from .transports import open_transport
 from .transports.base import OutgoingMessage, Transport
 
 log = structlog.get_logger("botqueue.producer")
+
+# SQS's MessageDeduplicationId: 1-128 alphanumeric or punctuation characters.
+_DEDUP_ID = re.compile(r"[A-Za-z0-9!-/:-@\[-`{-~]{1,128}")
 
 BATCH_SIZE = 10
 """SQS's largest send batch."""
@@ -138,8 +142,10 @@ class BotQueueProducer:
 
     async def enqueue(self, op: AnyOperation, *, idempotency_key: str | None = None) -> str:
         """Enqueue one operation already built; return the message id."""
-        if idempotency_key is not None and not idempotency_key:
-            raise ValueError("idempotency_key must not be empty")
+        if idempotency_key is not None and not _DEDUP_ID.fullmatch(idempotency_key):
+            raise OperationValidationError(
+                {"idempotencyKey": "must be 1-128 letters, digits or punctuation (SQS's rule)"}
+            )
         (message_id,) = await self._send([op], [idempotency_key])
         return message_id
 
