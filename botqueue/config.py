@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigurationError
+
+_TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
 
 
 class Settings(BaseSettings):
@@ -23,6 +26,19 @@ class Settings(BaseSettings):
     """DLQ URL; for the embedded queue, default: a second queue in the same file."""
     telegram_bot_token: SecretStr | None = None
     """The bot's token; never logged."""
+    telegram_api_base_url: str | None = None
+    """Bot API server root (default https://api.telegram.org; or a local/sandbox server)."""
+    telegram_invite_link_ttl: float = Field(86400.0, gt=0, le=366 * 86400)
+    """Seconds an invite link stays valid."""
+    telegram_rate_limit: float = Field(30.0, gt=0)
+    """Requests per second per bot token, overall."""
+    telegram_user_chat_rate: float = Field(1.0, gt=0)
+    """Messages per second to one user."""
+    telegram_channel_rate: float = Field(20.0, gt=0)
+    """Membership calls per second in one channel."""
+    telegram_request_timeout: float = Field(10.0, gt=0, le=300)
+    telegram_max_flood_hold: float = Field(5.0, ge=0, le=60)
+    """Longest 429 pause waited out in place; longer ones hand the message back."""
     aws_region: str = "us-east-1"
     use_localstack: bool = False
     sqs_endpoint: str | None = None
@@ -33,6 +49,13 @@ class Settings(BaseSettings):
     botqueue_service: str | None = None
     """``module:attribute`` of the BotService the worker runs."""
     botqueue_log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TOKEN.match(value.get_secret_value()):
+            raise ValueError("must look like 123456789:AA... (the token @BotFather gave you)")
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from .errors import FatalError
 from .hooks import ConsumerHooks, HookSet, LoggingHooks
 from .inflight import AckBuffer, VisibilityKeeper
 from .processor import MessageProcessor
@@ -71,12 +72,20 @@ class BotQueueConsumer:
             backoff=backoff or Backoff(),
             drop_permanent=drop_permanent,
             rng=rng or random.Random(),
+            on_fatal=self._on_fatal,
         )
+        self.fatal_error: FatalError | None = None
         self._held = 0
         self._capacity = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._chains: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+
+    def _on_fatal(self, error: FatalError) -> None:
+        if self.fatal_error is None:
+            log.error("stopping: the worker cannot go on", error=str(error))
+            self.fatal_error = error
+        self._stopping.set()
 
     @property
     def held(self) -> int:
@@ -91,11 +100,17 @@ class BotQueueConsumer:
         self._loop_task = asyncio.create_task(self._receive_loop(), name="botqueue-receive")
 
     async def run(self) -> None:
-        """Consume until stopped (or drained), then shut down gracefully."""
+        """Consume until stopped (or drained), then shut down gracefully.
+
+        Raises:
+            FatalError: a service error stopped the worker (its message was handed back).
+        """
         await self.start()
         assert self._loop_task is not None
         await asyncio.shield(self._loop_task)
         await self._shutdown()
+        if self.fatal_error is not None:
+            raise self.fatal_error
 
     async def stop(self) -> None:
         """Stop receiving, finish or hand back what is held, and release the transport."""

@@ -11,7 +11,9 @@
     │   └── EnqueueError            some entries of a batch were not sent
     └── OperationError              raised by a BotService; retryability is on the class
         ├── RetryableError          try again later (carries an optional retry_after)
-        └── PermanentError          retrying cannot help; goes to the DLQ at once
+        ├── PermanentError          retrying cannot help; goes to the DLQ at once
+        └── FatalError              the worker cannot go on (the bot token was revoked):
+                                    the message goes back to the queue and the worker stops
 
 Permanent errors never inherit from retryable ones, so "retry what is retryable" can
 never retry a permanent failure by accident. Every class pickles with its context.
@@ -100,6 +102,10 @@ class RetryableError(OperationError):
 
 class PermanentError(OperationError):
     """A failure retrying cannot fix: missing rights, unknown user or chat."""
+
+
+class FatalError(OperationError):
+    """No operation can succeed until an operator acts (e.g. an invalid bot token)."""
 
 
 def _rebuild_operation_error(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
-from .errors import DecodeError
+from .errors import DecodeError, FatalError
 from .failure import FailureKind, FailureRecord
 from .hooks import ConsumerHooks
 from .inflight import AckBuffer, VisibilityKeeper
@@ -32,6 +33,7 @@ class MessageProcessor:
     backoff: Backoff = field(default_factory=Backoff)
     drop_permanent: bool = False
     rng: random.Random = field(default_factory=random.Random)
+    on_fatal: Callable[[FatalError], None] = lambda error: None
 
     async def process(self, message: ReceivedMessage) -> bool:
         """Process a message; True when it is settled (done, dead-lettered or dropped), False
@@ -52,6 +54,11 @@ class MessageProcessor:
         return True
 
     async def _failed(self, op: AnyOperation, message: ReceivedMessage, error: Exception) -> bool:
+        if isinstance(error, FatalError):
+            # Not this message's fault: put it back untouched and stop the worker.
+            await self._retry_later(op, message, error, 0.0, log_retry=False)
+            self.on_fatal(error)
+            return False
         decision = decide(
             error,
             message.receive_count,
@@ -72,7 +79,13 @@ class MessageProcessor:
         return True
 
     async def _retry_later(
-        self, op: AnyOperation, message: ReceivedMessage, error: Exception, delay: float
+        self,
+        op: AnyOperation,
+        message: ReceivedMessage,
+        error: Exception,
+        delay: float,
+        *,
+        log_retry: bool = True,
     ) -> None:
         # Under the keeper's lock, so an extension in progress cannot overwrite the delay.
         self.keeper.release(message.receipt)
@@ -82,7 +95,8 @@ class MessageProcessor:
             except Exception as change_error:
                 # The message reappears after its current visibility timeout instead.
                 log.warning("could not schedule retry", error=repr(change_error))
-        self.hooks.on_retry(op, message, error, delay)
+        if log_retry:
+            self.hooks.on_retry(op, message, error, delay)
 
     async def _dead_letter(
         self,

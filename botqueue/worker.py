@@ -3,37 +3,92 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
 
 import structlog
 
 from .config import Settings
 from .consumer import BotQueueConsumer
-from .errors import ConfigurationError
+from .errors import ConfigurationError, FatalError
 from .loader import load_service
 from .service import BotService
+from .telegram.limiter import RateLimits
+from .telegram.service import TelegramBotService
 from .transports import open_transport
 
 log = structlog.get_logger("botqueue.worker")
 
 
 def service_from_settings(settings: Settings) -> BotService:
-    """The service named by BOTQUEUE_SERVICE / --service.
+    """The service named by --service / BOTQUEUE_SERVICE, else the Telegram service.
 
     Raises:
-        ConfigurationError: none is named, or it cannot be loaded.
+        ConfigurationError: it cannot be loaded, or the Telegram token is missing.
     """
-    if not settings.botqueue_service:
+    if settings.botqueue_service:
+        return load_service(settings.botqueue_service)
+    if settings.telegram_bot_token is None:
         raise ConfigurationError(
-            "no bot service: pass --service module:attribute (or set BOTQUEUE_SERVICE)"
+            "TELEGRAM_BOT_TOKEN is not set (or pass --service module:attribute)"
         )
-    return load_service(settings.botqueue_service)
+    return telegram_service(settings)
+
+
+def telegram_service(settings: Settings) -> TelegramBotService:
+    """The Telegram service configured by the TELEGRAM_* settings."""
+    assert settings.telegram_bot_token is not None
+    return TelegramBotService(
+        settings.telegram_bot_token.get_secret_value(),
+        api_url=settings.telegram_api_base_url,
+        invite_expiry=dt.timedelta(seconds=settings.telegram_invite_link_ttl),
+        limits=RateLimits(
+            overall=settings.telegram_rate_limit,
+            per_user_chat=settings.telegram_user_chat_rate,
+            per_channel=settings.telegram_channel_rate,
+            max_hold=settings.telegram_max_flood_hold,
+        ),
+        request_timeout=settings.telegram_request_timeout,
+    )
+
+
+async def start_service(service: BotService) -> None:
+    """Call the service's optional ``start()``; a rejected token is a configuration error."""
+    start = getattr(service, "start", None)
+    if start is None:
+        return
+    try:
+        await start()
+    except FatalError as error:
+        raise ConfigurationError(f"TELEGRAM_BOT_TOKEN: {error}") from None
+
+
+async def close_service(service: BotService) -> None:
+    """Call the service's optional ``aclose()``."""
+    aclose = getattr(service, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def run_worker(
     settings: Settings, service: BotService, *, drain: bool = False, drop_permanent: bool = False
 ) -> None:
-    """Consume until SIGTERM or SIGINT (or until drained), then shut down gracefully."""
+    """Consume until SIGTERM or SIGINT (or until drained), then shut down gracefully.
+
+    Raises:
+        ConfigurationError: the service refused to start (e.g. the bot token is invalid).
+        FatalError: the service stopped the worker mid-run; the messages stay queued.
+    """
+    await start_service(service)
+    try:
+        await _consume(settings, service, drain=drain, drop_permanent=drop_permanent)
+    finally:
+        await close_service(service)
+
+
+async def _consume(
+    settings: Settings, service: BotService, *, drain: bool, drop_permanent: bool
+) -> None:
     transport = open_transport(
         settings.bot_operations_queue_url,
         settings.bot_operations_dlq_url,

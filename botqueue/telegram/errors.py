@@ -1,0 +1,122 @@
+"""The one place where Telegram's answers become botqueue errors.
+
+Order matters and follows Telegram's own precedence: flood control (``retry_after``) and
+migration (``migrate_to_chat_id``) first, then the status, then the description. In
+python-telegram-bot ``BadRequest`` and ``TimedOut`` subclass ``NetworkError``, so a 400 is
+classified before any network error and can never be retried as one.
+"""
+
+from __future__ import annotations
+
+import datetime as dtm
+import warnings
+from typing import Any
+
+from telegram import error as tg
+from telegram.warnings import PTBDeprecationWarning
+
+from ..errors import FatalError, OperationError, PermanentError, RetryableError
+
+# (substring of Telegram's description, lower case) -> our reason code. Descriptions are
+# matched, not exact, because Telegram varies the chat kind ("channel chat", "supergroup chat").
+PERMANENT_REASONS: tuple[tuple[str, str], ...] = (
+    ("chat not found", "chat_not_found"),
+    ("user not found", "user_not_found"),
+    ("member not found", "user_not_found"),
+    ("participant_id_invalid", "user_not_found"),
+    ("user_id_invalid", "user_not_found"),
+    ("not enough rights", "not_enough_rights"),
+    ("chat_admin_required", "not_enough_rights"),
+    ("have no rights", "not_enough_rights"),
+    ("user is an administrator", "user_is_admin"),
+    ("can't remove chat owner", "user_is_owner"),
+    ("user_admin_invalid", "user_is_admin"),
+    ("bot was blocked by the user", "bot_blocked"),
+    ("bot can't initiate conversation", "bot_not_started"),
+    ("user is deactivated", "user_deactivated"),
+    ("bot was kicked", "bot_kicked"),
+    ("bot is not a member", "bot_not_member"),
+    ("member list is inaccessible", "bot_not_member"),
+)
+
+
+class TelegramPermanentError(PermanentError):
+    """Telegram refused the request for good; ``reason`` is a stable code."""
+
+    def __init__(self, message: str, *, reason: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message, detail={"reason": reason, **(detail or {})})
+        self.reason = reason
+
+
+class TelegramRetryableError(RetryableError):
+    """A transient Telegram failure: flood control, server error, network, timeout."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after, detail={"reason": reason})
+        self.reason = reason
+
+
+class BotUnauthorizedError(FatalError):
+    """Telegram rejected the bot token (401/404): nothing can succeed until it is fixed."""
+
+
+class ChatMigratedError(PermanentError):
+    """The group became a supergroup; ``new_chat_id`` is where it lives now."""
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(f"chat migrated to {new_chat_id}", detail={"reason": "chat_migrated"})
+        self.new_chat_id = new_chat_id
+
+
+def redact(text: str, token: str | None) -> str:
+    """Remove the bot token (and its secret half) from a text."""
+    if token:
+        text = text.replace(token, "<token>")
+        secret = token.partition(":")[2]
+        if len(secret) >= 8:
+            text = text.replace(secret, "<token>")
+    return text
+
+
+def _seconds(error: tg.RetryAfter) -> float:
+    # python-telegram-bot 22 warns that retry_after will become a timedelta; accept both.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+def reason_of(description: str) -> str | None:
+    """The reason code for a Telegram error description, if it is one we know."""
+    lowered = description.lower()
+    for fragment, reason in PERMANENT_REASONS:
+        if fragment in lowered:
+            return reason
+    return None
+
+
+def map_telegram_error(error: BaseException, *, token: str | None = None) -> OperationError:
+    """Turn an exception from python-telegram-bot into a botqueue error (returned, not raised)."""
+    text = redact(str(error), token)
+    if isinstance(error, tg.RetryAfter):
+        seconds = _seconds(error)
+        return TelegramRetryableError(
+            f"Too Many Requests: retry after {seconds:g}", reason="flood", retry_after=seconds
+        )
+    if isinstance(error, tg.ChatMigrated):
+        return ChatMigratedError(error.new_chat_id)
+    if isinstance(error, tg.InvalidToken):
+        return BotUnauthorizedError(f"Telegram rejected the bot token: {text}")
+    if isinstance(error, tg.BadRequest):  # before NetworkError: BadRequest subclasses it
+        # python-telegram-bot strips "Bad Request: " and capitalises; put Telegram's text back.
+        text = f"Bad Request: {text[:1].lower()}{text[1:]}"
+        return TelegramPermanentError(text, reason=reason_of(text) or "bad_request")
+    if isinstance(error, tg.Forbidden):
+        return TelegramPermanentError(text, reason=reason_of(text) or "forbidden")
+    if isinstance(error, tg.TimedOut):
+        return TelegramRetryableError(text or "request timed out", reason="timeout")
+    if isinstance(error, tg.NetworkError):
+        return TelegramRetryableError(text, reason="server_or_network")
+    if isinstance(error, tg.TelegramError):
+        return TelegramRetryableError(text, reason="telegram_error")
+    return TelegramRetryableError(f"{type(error).__name__}: {text}", reason="unexpected")

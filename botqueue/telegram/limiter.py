@@ -1,0 +1,168 @@
+"""Flood control: one limiter per bot token, shared by every concurrent handler.
+
+Defaults and their sources (Telegram Bot FAQ, "My bot is hitting limits, how do I avoid this?"):
+
+- overall: 30 requests/s — "no more than 30 messages per second" for bulk notifications;
+- per user chat: 1 message/s — "avoid sending more than one message per second" in one chat;
+- per channel: 20 membership calls/s — Telegram publishes no figure for getChatMember,
+  banChatMember or createChatInviteLink; 20/s keeps one busy channel from taking the whole
+  budget while leaving room for the others.
+
+A 429 pauses every handler of the bot for ``retry_after`` (one shared deadline), not just the
+one that was refused. A pause longer than ``max_hold`` seconds is not waited out: the call
+raises a retryable error carrying the remaining pause, so the message goes back to the queue
+with that visibility instead of holding a worker slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .errors import TelegramRetryableError
+
+T = TypeVar("T")
+
+# A strict sliding window at the server and ours at the client see the same calls shifted by
+# network jitter; a few milliseconds of margin keeps jitter from putting one call too many
+# into the server's window.
+_WINDOW_MARGIN = 0.012
+_MAX_CHAT_WINDOWS = 10_000
+
+
+class SlidingWindow:
+    """At most ``rate`` acquisitions in any ``period`` seconds, granted in arrival order."""
+
+    def __init__(self, rate: float, period: float = 1.0) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        # Fractional rates (0.5/s) become whole calls over a longer window (1 per 2 s).
+        self.limit = max(1, int(rate)) if rate >= 1 else 1
+        self.period = period * (self.limit / rate) + _WINDOW_MARGIN
+        self._stamps: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait for a free slot and take it."""
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._stamps and self._stamps[0] <= now - self.period:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                await asyncio.sleep(self._stamps[0] + self.period - now)
+
+    @property
+    def idle(self) -> bool:
+        """No call in the current window (safe to forget)."""
+        return not self._stamps or self._stamps[-1] <= time.monotonic() - self.period
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Requests per second: overall, per user chat (messages), per channel (membership)."""
+
+    overall: float = 30.0
+    per_user_chat: float = 1.0
+    per_channel: float = 20.0
+    max_hold: float = 5.0
+    """Longest 429 pause waited out in place; longer ones hand the message back."""
+
+
+@dataclass
+class FloodStats:
+    """Counters of flood control: 429 answers received and seconds spent paused."""
+
+    rate_limited: int = 0
+    paused_seconds: float = 0.0
+    handed_back: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+class FloodLimiter:
+    """Paces a bot's calls and pauses them all after a 429."""
+
+    def __init__(self, limits: RateLimits | None = None) -> None:
+        self.limits = limits or RateLimits()
+        self.stats = FloodStats()
+        self._overall = SlidingWindow(self.limits.overall)
+        self._chats: OrderedDict[tuple[str, str], SlidingWindow] = OrderedDict()
+        self._paused_until = 0.0
+
+    def _window(self, scope: str, chat: str) -> SlidingWindow:
+        key = (scope, chat)
+        window = self._chats.get(key)
+        if window is None:
+            rate = self.limits.per_user_chat if scope == "user" else self.limits.per_channel
+            window = self._chats[key] = SlidingWindow(rate)
+            if len(self._chats) > _MAX_CHAT_WINDOWS:
+                self._forget_idle()
+        self._chats.move_to_end(key)
+        return window
+
+    def _forget_idle(self) -> None:
+        for key in [k for k, w in self._chats.items() if w.idle][: len(self._chats) // 2]:
+            del self._chats[key]
+
+    def pause(self, seconds: float) -> None:
+        """Pause every call of this bot for ``seconds`` (after a 429)."""
+        self.stats.rate_limited += 1
+        now = time.monotonic()
+        until = now + seconds
+        if until > self._paused_until:
+            self.stats.paused_seconds += until - max(self._paused_until, now)
+            self._paused_until = until
+
+    async def _wait_out_pause(self) -> None:
+        while (remaining := self._paused_until - time.monotonic()) > 0:
+            if remaining > self.limits.max_hold:
+                self.stats.handed_back += 1
+                raise TelegramRetryableError(
+                    f"flood control: bot paused for {remaining:.0f} s more",
+                    reason="flood",
+                    retry_after=remaining,
+                )
+            await asyncio.sleep(remaining)
+
+    async def call(
+        self, method: str, send: Callable[[], Awaitable[T]], *, scope: str = "", chat: str = ""
+    ) -> T:
+        """Run ``send()`` within the limits; ``scope`` is "user" or "channel" for ``chat``.
+
+        A 429 (TelegramRetryableError with reason "flood") pauses everyone; when the pause is
+        short the call is made again here, otherwise the error propagates.
+        """
+        while True:
+            await self._wait_out_pause()
+            if scope:
+                await self._window(scope, chat).acquire()
+            await self._overall.acquire()
+            await self._wait_out_pause()
+            try:
+                return await send()
+            except TelegramRetryableError as error:
+                if error.reason != "flood" or error.retry_after is None:
+                    raise
+                self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+                self.pause(error.retry_after)
+                if error.retry_after > self.limits.max_hold:
+                    self.stats.handed_back += 1
+                    raise
+
+
+_limiters: dict[str, FloodLimiter] = {}
+
+
+def limiter_for(token: str, limits: RateLimits | None = None) -> FloodLimiter:
+    """The process-wide limiter of a bot token (created with ``limits`` on first use)."""
+    key = hashlib.sha256(token.encode()).hexdigest()
+    if key not in _limiters:
+        _limiters[key] = FloodLimiter(limits)
+    return _limiters[key]

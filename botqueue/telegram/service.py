@@ -1,0 +1,260 @@
+"""TelegramBotService: invite, remove and verify on python-telegram-bot's ``Bot``."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dtm
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from telegram import Bot, ChatMember, ChatMemberAdministrator
+from telegram.error import TelegramError
+from telegram.request import HTTPXRequest
+
+from ..errors import PermanentError
+from ..operations import InviteUser, RemoveUser, VerifyPermissions
+from ..service import Outcome
+from .errors import ChatMigratedError, TelegramPermanentError, map_telegram_error
+from .limiter import FloodLimiter, RateLimits, limiter_for
+
+T = TypeVar("T")
+
+OFFICIAL_API = "https://api.telegram.org"
+REQUIRED_RIGHTS = ("can_invite_users", "can_restrict_members")
+IN_CHANNEL = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
+GONE = {ChatMember.LEFT, ChatMember.BANNED}
+# Reasons that mean the user cannot receive the bot's message; the link still exists.
+UNDELIVERABLE = {
+    "bot_blocked",
+    "bot_not_started",
+    "user_deactivated",
+    "user_not_found",
+    "chat_not_found",
+}
+NOT_IN_CHANNEL = {"user_not_found"}
+BOT_LOST_CHANNEL = {"chat_not_found", "bot_kicked", "bot_not_member"}
+
+
+def bot_api_base(url: str | None) -> str:
+    """python-telegram-bot's ``base_url`` (ending in /bot) for a server root such as
+    https://api.telegram.org or a self-hosted or sandbox server."""
+    root = (url or OFFICIAL_API).rstrip("/")
+    return root if root.endswith("/bot") else f"{root}/bot"
+
+
+def invite_link_name(subscription_id: str) -> str:
+    """A link name derived from the subscription id, at most 32 characters (Telegram's limit)."""
+    if len(subscription_id) <= 32:
+        return subscription_id
+    digest = hashlib.sha256(subscription_id.encode()).hexdigest()[:8]
+    return f"{subscription_id[:23]}~{digest}"
+
+
+def chat_ref(channel_id: str) -> int | str:
+    """A channel id as the Bot API takes it: an int, or the @username."""
+    return channel_id if channel_id.startswith("@") else int(channel_id)
+
+
+class TelegramBotService:
+    """Performs operations against the Bot API; every call goes through the token's limiter."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str | None = None,
+        invite_expiry: dtm.timedelta = dtm.timedelta(hours=24),
+        limits: RateLimits | None = None,
+        request_timeout: float = 10.0,
+        bot: Bot | None = None,
+    ) -> None:
+        # httpx logs request URLs, which contain the token, at INFO: keep it quieter.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        self._token = token
+        self.invite_expiry = invite_expiry
+        self.limiter: FloodLimiter = limiter_for(token, limits)
+        request = HTTPXRequest(
+            connection_pool_size=64,
+            read_timeout=request_timeout,
+            write_timeout=request_timeout,
+            connect_timeout=request_timeout,
+            pool_timeout=5.0,
+        )
+        self.bot = bot or Bot(token, base_url=bot_api_base(api_url), request=request)
+        self.bot_id: int | None = None
+        self.calls = 0
+
+    async def start(self) -> None:
+        """Check the token with getMe; an invalid token raises BotUnauthorizedError."""
+        # initialize() opens the HTTP client and calls getMe (cached afterwards).
+        await self._call("getMe", self.bot.initialize)
+        self.bot_id = self.bot.id
+
+    async def aclose(self) -> None:
+        """Close HTTP connections."""
+        with contextlib.suppress(TelegramError):
+            await self.bot.shutdown()
+
+    async def _call(
+        self, method: str, send: Callable[[], Awaitable[T]], *, scope: str = "", chat: str = ""
+    ) -> T:
+        async def mapped() -> T:
+            self.calls += 1
+            try:
+                return await send()
+            except Exception as error:
+                raise map_telegram_error(error, token=self._token) from None
+
+        return await self.limiter.call(method, mapped, scope=scope, chat=chat)
+
+    async def _migrating(
+        self, channel_id: str, work: Callable[[int | str], Awaitable[Outcome]]
+    ) -> Outcome:
+        try:
+            return await work(chat_ref(channel_id))
+        except ChatMigratedError as migrated:
+            outcome = await work(migrated.new_chat_id)
+            return Outcome(
+                outcome.status, {**outcome.detail, "migratedToChatId": migrated.new_chat_id}
+            )
+
+    async def _member(self, chat: int | str, user_id: int) -> ChatMember:
+        return await self._call(
+            "getChatMember",
+            lambda: self.bot.get_chat_member(chat, user_id),
+            scope="channel",
+            chat=str(chat),
+        )
+
+    # -- the three operations ---------------------------------------------------------------
+
+    async def invite_user(self, op: InviteUser) -> Outcome:
+        """Send the user a single-use invite link, unless they are already in the channel."""
+        return await self._migrating(op.channel_id, lambda chat: self._invite(op, chat))
+
+    async def _invite(self, op: InviteUser, chat: int | str) -> Outcome:
+        try:
+            member = await self._member(chat, op.user_id)
+        except TelegramPermanentError as error:
+            if error.reason not in NOT_IN_CHANNEL:
+                raise
+            member = None
+        if member is not None and (member.status in IN_CHANNEL or _restricted_member(member)):
+            return Outcome("noop", {"memberStatus": member.status})
+        if member is not None and member.status == ChatMember.BANNED:
+            await self._call(
+                "unbanChatMember",
+                lambda: self.bot.unban_chat_member(chat, op.user_id, only_if_banned=True),
+                scope="channel",
+                chat=str(chat),
+            )
+        expires = dtm.datetime.now(dtm.UTC) + self.invite_expiry
+        link = await self._call(
+            "createChatInviteLink",
+            lambda: self.bot.create_chat_invite_link(
+                chat,
+                expire_date=expires,
+                member_limit=1,
+                name=invite_link_name(op.subscription_id),
+            ),
+            scope="channel",
+            chat=str(chat),
+        )
+        detail: dict[str, Any] = {
+            "inviteLink": link.invite_link,
+            "expiresAt": expires.isoformat(timespec="seconds"),
+        }
+        try:
+            message = await self._call(
+                "sendMessage",
+                lambda: self.bot.send_message(op.user_id, _invite_text(link.invite_link)),
+                scope="user",
+                chat=str(op.user_id),
+            )
+        except TelegramPermanentError as error:
+            if error.reason not in UNDELIVERABLE:
+                raise
+            raise TelegramPermanentError(
+                f"invite link created but not delivered: {error}",
+                reason=error.reason,
+                detail=detail,
+            ) from None
+        return Outcome("succeeded", {**detail, "messageId": message.message_id})
+
+    async def remove_user(self, op: RemoveUser) -> Outcome:
+        """Ban then unban, so the user is out but may rejoin with a new link later."""
+        return await self._migrating(op.channel_id, lambda chat: self._remove(op, chat))
+
+    async def _remove(self, op: RemoveUser, chat: int | str) -> Outcome:
+        try:
+            member = await self._member(chat, op.user_id)
+        except TelegramPermanentError as error:
+            if error.reason not in NOT_IN_CHANNEL:
+                raise
+            return Outcome("noop", {"memberStatus": "not_found"})
+        if member.status in GONE or (
+            member.status == ChatMember.RESTRICTED and not _restricted_member(member)
+        ):
+            return Outcome("noop", {"memberStatus": member.status})
+        if member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER):
+            raise PermanentError(
+                f"cannot remove the channel's {member.status}: demote them first",
+                detail={
+                    "reason": "user_is_admin"
+                    if member.status != ChatMember.OWNER
+                    else "user_is_owner"
+                },
+            )
+        await self._call(
+            "banChatMember",
+            lambda: self.bot.ban_chat_member(chat, op.user_id),
+            scope="channel",
+            chat=str(chat),
+        )
+        await self._call(
+            "unbanChatMember",
+            lambda: self.bot.unban_chat_member(chat, op.user_id, only_if_banned=True),
+            scope="channel",
+            chat=str(chat),
+        )
+        return Outcome("succeeded", {"reason": op.reason})
+
+    async def verify_permissions(self, op: VerifyPermissions) -> Outcome:
+        """Report whether the bot administers the channel with the rights botqueue needs."""
+        return await self._migrating(op.channel_id, lambda chat: self._verify(op, chat))
+
+    async def _verify(self, op: VerifyPermissions, chat: int | str) -> Outcome:
+        if self.bot_id is None:
+            await self.start()
+        assert self.bot_id is not None
+        try:
+            member = await self._member(chat, self.bot_id)
+        except TelegramPermanentError as error:
+            if error.reason not in BOT_LOST_CHANNEL:
+                raise
+            return _verified(False, list(REQUIRED_RIGHTS), error.reason, op)
+        if member.status == ChatMember.OWNER:
+            return _verified(True, [], None, op)
+        if isinstance(member, ChatMemberAdministrator):
+            missing = [right for right in REQUIRED_RIGHTS if not getattr(member, right, False)]
+            return _verified(not missing, missing, "missing_rights" if missing else None, op)
+        return _verified(False, list(REQUIRED_RIGHTS), "bot_not_admin", op)
+
+
+def _restricted_member(member: ChatMember) -> bool:
+    return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+
+
+def _verified(ok: bool, missing: list[str], reason: str | None, op: VerifyPermissions) -> Outcome:
+    detail: dict[str, Any] = {"verified": ok, "missingRights": missing}
+    if reason:
+        detail["reason"] = reason
+    if op.listing_id:
+        detail["listingId"] = op.listing_id
+    return Outcome("succeeded", detail)
+
+
+def _invite_text(link: str) -> str:
+    return f"Your subscription is active. Join the channel with this personal link:\n{link}"

@@ -1,0 +1,152 @@
+"""The one mapping from Telegram's answers to botqueue errors, table-driven."""
+
+from __future__ import annotations
+
+import datetime as dtm
+import pickle
+
+import httpx
+import pytest
+from telegram import error as tg
+
+from botqueue.errors import FatalError, PermanentError, RetryableError
+from botqueue.telegram.errors import (
+    PERMANENT_REASONS,
+    BotUnauthorizedError,
+    ChatMigratedError,
+    TelegramPermanentError,
+    TelegramRetryableError,
+    map_telegram_error,
+    redact,
+)
+
+TOKEN = "123456789:AAF-secret-token-value-0123456789abcdef"
+
+# (exception python-telegram-bot raises for the answer, our class, our reason code)
+TABLE: list[tuple[BaseException, type[BaseException], str]] = [
+    (tg.BadRequest("Bad Request: chat not found"), TelegramPermanentError, "chat_not_found"),
+    (tg.BadRequest("Bad Request: user not found"), TelegramPermanentError, "user_not_found"),
+    (tg.BadRequest("Bad Request: member not found"), TelegramPermanentError, "user_not_found"),
+    (
+        tg.BadRequest("Bad Request: PARTICIPANT_ID_INVALID"),
+        TelegramPermanentError,
+        "user_not_found",
+    ),
+    (tg.BadRequest("Bad Request: USER_ID_INVALID"), TelegramPermanentError, "user_not_found"),
+    (
+        tg.BadRequest("Bad Request: not enough rights to restrict/unrestrict chat member"),
+        TelegramPermanentError,
+        "not_enough_rights",
+    ),
+    (
+        tg.BadRequest("Bad Request: not enough rights to manage chat invite link"),
+        TelegramPermanentError,
+        "not_enough_rights",
+    ),
+    (
+        tg.BadRequest("Bad Request: CHAT_ADMIN_REQUIRED"),
+        TelegramPermanentError,
+        "not_enough_rights",
+    ),
+    (
+        tg.BadRequest("Bad Request: have no rights to send a message"),
+        TelegramPermanentError,
+        "not_enough_rights",
+    ),
+    (
+        tg.BadRequest("Bad Request: user is an administrator of the chat"),
+        TelegramPermanentError,
+        "user_is_admin",
+    ),
+    (tg.BadRequest("Bad Request: USER_ADMIN_INVALID"), TelegramPermanentError, "user_is_admin"),
+    (
+        tg.BadRequest("Bad Request: can't remove chat owner"),
+        TelegramPermanentError,
+        "user_is_owner",
+    ),
+    (
+        tg.BadRequest("Bad Request: member list is inaccessible"),
+        TelegramPermanentError,
+        "bot_not_member",
+    ),
+    (tg.BadRequest("Bad Request: message text is empty"), TelegramPermanentError, "bad_request"),
+    (tg.Forbidden("Forbidden: bot was blocked by the user"), TelegramPermanentError, "bot_blocked"),
+    (
+        tg.Forbidden("Forbidden: bot can't initiate conversation with a user"),
+        TelegramPermanentError,
+        "bot_not_started",
+    ),
+    (tg.Forbidden("Forbidden: user is deactivated"), TelegramPermanentError, "user_deactivated"),
+    (
+        tg.Forbidden("Forbidden: bot was kicked from the channel chat"),
+        TelegramPermanentError,
+        "bot_kicked",
+    ),
+    (
+        tg.Forbidden("Forbidden: bot is not a member of the channel chat"),
+        TelegramPermanentError,
+        "bot_not_member",
+    ),
+    (
+        tg.Forbidden("Forbidden: bot is not a member of the supergroup chat"),
+        TelegramPermanentError,
+        "bot_not_member",
+    ),
+    (tg.Forbidden("Forbidden: something new"), TelegramPermanentError, "forbidden"),
+    (tg.RetryAfter(7), TelegramRetryableError, "flood"),
+    (tg.TimedOut(), TelegramRetryableError, "timeout"),
+    (tg.NetworkError("Internal Server Error"), TelegramRetryableError, "server_or_network"),
+    (tg.NetworkError("Bad Gateway"), TelegramRetryableError, "server_or_network"),
+    (
+        tg.Conflict("Conflict: terminated by other getUpdates request"),
+        TelegramRetryableError,
+        "telegram_error",
+    ),
+    (httpx.ConnectError("connection refused"), TelegramRetryableError, "unexpected"),
+]
+
+
+@pytest.mark.parametrize(("raised", "expected", "reason"), TABLE, ids=lambda v: str(v)[:50])
+def test_mapping(raised: BaseException, expected: type[BaseException], reason: str) -> None:
+    mapped = map_telegram_error(raised, token=TOKEN)
+    assert type(mapped) is expected
+    assert getattr(mapped, "reason", None) == reason
+    assert mapped.detail["reason"] == reason
+    assert mapped.retryable is isinstance(mapped, RetryableError)
+    assert pickle.loads(pickle.dumps(mapped)).detail == mapped.detail
+
+
+def test_every_known_description_is_in_the_table() -> None:
+    covered = " ".join(str(raised).lower() for raised, _, _ in TABLE)
+    for fragment, _ in PERMANENT_REASONS:
+        assert fragment in covered, fragment
+
+
+def test_a_400_is_never_a_retryable_network_error() -> None:
+    # python-telegram-bot's BadRequest subclasses NetworkError.
+    assert issubclass(tg.BadRequest, tg.NetworkError)
+    mapped = map_telegram_error(tg.BadRequest("Bad Request: something odd"))
+    assert isinstance(mapped, PermanentError) and not isinstance(mapped, RetryableError)
+    assert str(mapped) == "Bad Request: something odd"
+
+
+def test_retry_after_is_carried_in_seconds() -> None:
+    assert map_telegram_error(tg.RetryAfter(12)).retry_after == 12  # type: ignore[attr-defined]
+    mapped = map_telegram_error(tg.RetryAfter(dtm.timedelta(seconds=3)))
+    assert isinstance(mapped, RetryableError) and mapped.retry_after == 3
+
+
+def test_migration_and_invalid_token() -> None:
+    migrated = map_telegram_error(tg.ChatMigrated(-1009876))
+    assert isinstance(migrated, ChatMigratedError) and migrated.new_chat_id == -1009876
+    unauthorized = map_telegram_error(tg.InvalidToken("Unauthorized"))
+    assert isinstance(unauthorized, BotUnauthorizedError) and isinstance(unauthorized, FatalError)
+    assert not isinstance(unauthorized, PermanentError | RetryableError)
+
+
+def test_the_token_never_survives_in_error_text() -> None:
+    leaky = tg.NetworkError(f"httpx.ConnectError: https://api.telegram.org/bot{TOKEN}/getMe")
+    mapped = map_telegram_error(leaky, token=TOKEN)
+    assert TOKEN not in str(mapped)
+    assert TOKEN.partition(":")[2] not in str(mapped)
+    assert redact(f"x{TOKEN}y", TOKEN) == "x<token>y"
