@@ -61,14 +61,15 @@ class BotQueueConsumer:
         self.grace_period = grace_period
         self.drain = drain
         all_hooks = [LoggingHooks(), *hooks] if log_operations else list(hooks)
-        self.acks = AckBuffer(self.transport)
+        self.hooks = HookSet(all_hooks)
+        self.acks = AckBuffer(self.transport, on_deleted=self.hooks.on_deleted)
         self.keeper = VisibilityKeeper(self.transport, visibility_timeout)
         self.processor = MessageProcessor(
             service,
             self.transport,
             self.acks,
             self.keeper,
-            HookSet(all_hooks),
+            self.hooks,
             backoff=backoff or Backoff(),
             drop_permanent=drop_permanent,
             rng=rng or random.Random(),
@@ -141,6 +142,8 @@ class BotQueueConsumer:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
             failures = 0
+            if messages:
+                self.hooks.on_received(messages)
             self._start_chains(messages)
 
     async def _receive_or_stop(self, count: int) -> list[ReceivedMessage]:

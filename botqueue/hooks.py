@@ -15,6 +15,12 @@ from .transports.base import ReceivedMessage
 class ConsumerHooks:
     """No-op base class: override the events you care about. Hooks must not raise."""
 
+    def on_received(self, messages: Sequence[ReceivedMessage]) -> None:
+        """A receive returned these messages (called once per non-empty receive)."""
+
+    def on_deleted(self, count: int) -> None:
+        """``count`` settled messages were deleted from the queue."""
+
     def on_success(
         self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
     ) -> None:
@@ -114,6 +120,14 @@ class HookSet(ConsumerHooks):
                 self.log.error(
                     "hook raised", hook=type(hook).__name__, hookEvent=name, error=repr(error)
                 )
+
+    def on_received(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Call every hook's on_received."""
+        self._each("on_received", messages)
+
+    def on_deleted(self, count: int) -> None:
+        """Call every hook's on_deleted."""
+        self._each("on_deleted", count)
 
     def on_success(
         self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float

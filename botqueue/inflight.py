@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -16,8 +16,14 @@ log = structlog.get_logger("botqueue.consumer")
 class AckBuffer:
     """Collects deletes and sends them in batches of 10, or after ``interval`` seconds."""
 
-    def __init__(self, transport: Transport, interval: float = 0.02) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        interval: float = 0.02,
+        on_deleted: Callable[[int], None] = lambda count: None,
+    ) -> None:
         self.transport = transport
+        self.on_deleted = on_deleted
         self.interval = interval
         self._pending: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -51,6 +57,7 @@ class AckBuffer:
             return
         if failed:
             log.warning("delete matched no message (visibility expired?)", count=len(failed))
+        self.on_deleted(len(receipts) - len(failed))
 
     async def flush(self) -> None:
         """Send everything pending and wait for it."""

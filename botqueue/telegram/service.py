@@ -6,9 +6,11 @@ import contextlib
 import datetime as dtm
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import structlog
 from telegram import Bot, ChatMember, ChatMemberAdministrator
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
@@ -20,6 +22,11 @@ from .errors import ChatMigratedError, TelegramPermanentError, map_telegram_erro
 from .limiter import FloodLimiter, RateLimits, limiter_for
 
 T = TypeVar("T")
+log = structlog.get_logger("botqueue.telegram")
+
+RequestObserver = Callable[[str, str, float], None]
+"""Called after every Bot API call with (method, status, seconds); status is "ok" or the
+error's reason code (a small fixed set, safe as a metric label)."""
 
 OFFICIAL_API = "https://api.telegram.org"
 REQUIRED_RIGHTS = ("can_invite_users", "can_restrict_members")
@@ -85,6 +92,14 @@ class TelegramBotService:
         self.bot = bot or Bot(token, base_url=bot_api_base(api_url), request=request)
         self.bot_id: int | None = None
         self.calls = 0
+        self.request_observers: list[RequestObserver] = []
+
+    def _observe(self, method: str, status: str, seconds: float) -> None:
+        for observer in self.request_observers:
+            try:
+                observer(method, status, seconds)
+            except Exception:  # an observer must never fail a call
+                log.exception("request observer raised")
 
     async def start(self) -> None:
         """Check the token with getMe; an invalid token raises BotUnauthorizedError."""
@@ -102,10 +117,16 @@ class TelegramBotService:
     ) -> T:
         async def mapped() -> T:
             self.calls += 1
+            started = time.monotonic()
             try:
-                return await send()
+                result = await send()
             except Exception as error:
-                raise map_telegram_error(error, token=self._token) from None
+                mapped_error = map_telegram_error(error, token=self._token)
+                reason = str(mapped_error.detail.get("reason", "error"))
+                self._observe(method, reason, time.monotonic() - started)
+                raise mapped_error from None
+            self._observe(method, "ok", time.monotonic() - started)
+            return result
 
         return await self.limiter.call(method, mapped, scope=scope, chat=chat)
 
