@@ -28,6 +28,7 @@ PERMANENT_REASONS: tuple[tuple[str, str], ...] = (
     ("not enough rights", "not_enough_rights"),
     ("chat_admin_required", "not_enough_rights"),
     ("have no rights", "not_enough_rights"),
+    ("need administrator rights", "not_enough_rights"),
     ("user is an administrator", "user_is_admin"),
     ("can't remove chat owner", "user_is_owner"),
     ("user_admin_invalid", "user_is_admin"),

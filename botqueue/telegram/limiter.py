@@ -17,10 +17,11 @@ with that visibility instead of holding a worker slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -28,15 +29,21 @@ from .errors import TelegramRetryableError
 
 T = TypeVar("T")
 
-# A strict sliding window at the server and ours at the client see the same calls shifted by
-# network jitter; a few milliseconds of margin keeps jitter from putting one call too many
-# into the server's window.
-_WINDOW_MARGIN = 0.012
+# Clock granularity only: the slots below make network jitter harmless on their own.
+_WINDOW_MARGIN = 0.002
 _MAX_CHAT_WINDOWS = 10_000
 
 
 class SlidingWindow:
-    """At most ``rate`` acquisitions in any ``period`` seconds, granted in arrival order."""
+    """At most ``rate`` calls in any ``period`` seconds *as the server sees them*.
+
+    A slot is busy from the moment a call is sent until it completes, and only then starts its
+    one-period cool-down. The server checked the call somewhere between the two, so the next
+    call on that slot reaches the server at least one period after the previous one, however
+    the network or either event loop delays individual calls. Stamping slots at send time
+    instead lets jitter squeeze N+1 calls into the server's window, and each 429 then pauses
+    every handler.
+    """
 
     def __init__(self, rate: float, period: float = 1.0) -> None:
         if rate <= 0:
@@ -44,25 +51,48 @@ class SlidingWindow:
         # Fractional rates (0.5/s) become whole calls over a longer window (1 per 2 s).
         self.limit = max(1, int(rate)) if rate >= 1 else 1
         self.period = period * (self.limit / rate) + _WINDOW_MARGIN
-        self._stamps: deque[float] = deque()
+        self._done: deque[float] = deque()
+        self._busy = 0
         self._lock = asyncio.Lock()
+        self._released = asyncio.Event()
 
     async def acquire(self) -> None:
-        """Wait for a free slot and take it."""
+        """Wait for a free slot and take it; pair with release() when the call completes."""
         async with self._lock:
             while True:
                 now = time.monotonic()
-                while self._stamps and self._stamps[0] <= now - self.period:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
+                while self._done and self._done[0] <= now - self.period:
+                    self._done.popleft()
+                if self._busy + len(self._done) < self.limit:
+                    self._busy += 1
                     return
-                await asyncio.sleep(self._stamps[0] + self.period - now)
+                if self._done:
+                    await asyncio.sleep(self._done[0] + self.period - now)
+                else:
+                    self._released.clear()
+                    await self._released.wait()
+
+    def release(self) -> None:
+        """The call completed: its slot cools down for one period from now."""
+        self._busy -= 1
+        self._done.append(time.monotonic())
+        self._released.set()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the duration of a call."""
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
     @property
     def idle(self) -> bool:
-        """No call in the current window (safe to forget)."""
-        return not self._stamps or self._stamps[-1] <= time.monotonic() - self.period
+        """No call running or cooling down (safe to forget)."""
+        return self._busy == 0 and (
+            not self._done or self._done[-1] <= time.monotonic() - self.period
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +171,13 @@ class FloodLimiter:
         """
         while True:
             await self._wait_out_pause()
-            if scope:
-                await self._window(scope, chat).acquire()
-            await self._overall.acquire()
-            await self._wait_out_pause()
             try:
-                return await send()
+                async with contextlib.AsyncExitStack() as slots:
+                    if scope:
+                        await slots.enter_async_context(self._window(scope, chat).slot())
+                    await slots.enter_async_context(self._overall.slot())
+                    await self._wait_out_pause()
+                    return await send()
             except TelegramRetryableError as error:
                 if error.reason != "flood" or error.retry_after is None:
                     raise

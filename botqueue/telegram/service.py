@@ -76,12 +76,14 @@ class TelegramBotService:
         limits: RateLimits | None = None,
         request_timeout: float = 10.0,
         bot: Bot | None = None,
+        limiter: FloodLimiter | None = None,
     ) -> None:
         # httpx logs request URLs, which contain the token, at INFO: keep it quieter.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self._token = token
         self.invite_expiry = invite_expiry
-        self.limiter: FloodLimiter = limiter_for(token, limits)
+        # Shared by every service of this token in the process unless one is given.
+        self.limiter: FloodLimiter = limiter or limiter_for(token, limits)
         request = HTTPXRequest(
             connection_pool_size=64,
             read_timeout=request_timeout,

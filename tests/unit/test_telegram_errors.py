@@ -54,6 +54,11 @@ TABLE: list[tuple[BaseException, type[BaseException], str]] = [
         "not_enough_rights",
     ),
     (
+        tg.BadRequest("Bad Request: need administrator rights in the channel chat"),
+        TelegramPermanentError,
+        "not_enough_rights",
+    ),
+    (
         tg.BadRequest("Bad Request: user is an administrator of the chat"),
         TelegramPermanentError,
         "user_is_admin",

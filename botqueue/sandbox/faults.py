@@ -1,0 +1,172 @@
+"""Fault injection (errors, latency, hung calls) and Telegram-style flood control.
+
+Method names are matched case-insensitively; ``"*"`` stands for every method. A rule for a
+named method is used before a ``"*"`` rule.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .errors import ApiError, too_many_requests
+
+ANY_METHOD = "*"
+"""The method name that makes a fault, latency or hang rule apply to every method."""
+
+_DEFAULT_DESCRIPTIONS = {
+    400: "Bad Request: sandbox fault",
+    401: "Unauthorized",
+    403: "Forbidden: sandbox fault",
+    404: "Not Found",
+    409: "Conflict: sandbox fault",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass
+class Fault:
+    """An error the next ``count`` calls of a method answer with."""
+
+    error_code: int
+    description: str
+    count: int
+    retry_after: int | None = None
+    migrate_to_chat_id: int | None = None
+
+    def error(self) -> ApiError:
+        """The error to answer with."""
+        return ApiError(
+            self.description, code=self.error_code, retry_after=self.retry_after,
+            migrate_to_chat_id=self.migrate_to_chat_id,
+        )
+
+
+def make_fault(
+    error_code: int,
+    description: str | None = None,
+    count: int = 1,
+    retry_after: int | None = None,
+    migrate_to_chat_id: int | None = None,
+) -> Fault:
+    """A fault with Telegram's usual description for its code when none is given."""
+    if not 400 <= error_code <= 599:
+        raise ValueError("error_code must be an HTTP error status (400-599)")
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if error_code == 429 and retry_after is None:
+        retry_after = 1
+    if description is None:
+        description = (
+            too_many_requests(retry_after or 1) if error_code == 429
+            else _DEFAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}")
+        )
+    return Fault(error_code, description, count, retry_after, migrate_to_chat_id)
+
+
+class FaultPlan:
+    """The faults, latencies and hangs waiting for calls."""
+
+    def __init__(self) -> None:
+        self.faults: dict[str, deque[Fault]] = {}
+        self.latency: dict[str, float] = {}
+        self.hangs: dict[str, int] = {}
+
+    def clear(self) -> None:
+        """Forget every rule."""
+        self.faults.clear()
+        self.latency.clear()
+        self.hangs.clear()
+
+    def add_fault(self, method: str, fault: Fault) -> None:
+        """Queue a fault behind any already waiting for that method."""
+        self.faults.setdefault(method.lower(), deque()).append(fault)
+
+    def set_latency(self, method: str, seconds: float) -> None:
+        """Delay every answer of a method; 0 removes the delay."""
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        if seconds:
+            self.latency[method.lower()] = seconds
+        else:
+            self.latency.pop(method.lower(), None)
+
+    def add_hang(self, method: str, count: int) -> None:
+        """Make the next ``count`` calls of a method never answer (0 cancels)."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        if count:
+            self.hangs[method.lower()] = count
+        else:
+            self.hangs.pop(method.lower(), None)
+
+    @staticmethod
+    def _rule_key(rules: Mapping[str, object], method: str) -> str | None:
+        for key in (method.lower(), ANY_METHOD):
+            if key in rules:
+                return key
+        return None
+
+    def take_fault(self, method: str) -> ApiError | None:
+        """The error this call must answer, using up one count of the fault."""
+        key = self._rule_key(self.faults, method)
+        if key is None:
+            return None
+        queue = self.faults[key]
+        fault = queue[0]
+        fault.count -= 1
+        if fault.count <= 0:
+            queue.popleft()
+            if not queue:
+                del self.faults[key]
+        return fault.error()
+
+    def take_hang(self, method: str) -> bool:
+        """Whether this call must hang, using up one count."""
+        key = self._rule_key(self.hangs, method)
+        if key is None:
+            return False
+        self.hangs[key] -= 1
+        if self.hangs[key] <= 0:
+            del self.hangs[key]
+        return True
+
+    def delay(self, method: str) -> float:
+        """Seconds to wait before answering this call."""
+        key = self._rule_key(self.latency, method)
+        return 0.0 if key is None else self.latency[key]
+
+
+class FloodControl:
+    """At most ``rate`` calls per token in any one-second window (a strict sliding window)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate: int | None = None
+        self._clock = clock
+        self._windows: dict[str, deque[float]] = {}
+
+    def set_rate(self, rate: int | None) -> None:
+        """Set calls per second per token; None switches flood control off."""
+        if rate is not None and rate < 1:
+            raise ValueError("rate_per_second must be at least 1, or null")
+        self.rate = rate
+        self._windows.clear()
+
+    def admit(self, token: str) -> int | None:
+        """None if the call may go ahead (and is counted), else the seconds to wait."""
+        if self.rate is None:
+            return None
+        now = self._clock()
+        window = self._windows.setdefault(token, deque())
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) < self.rate:
+            window.append(now)
+            return None
+        return max(1, math.ceil(window[0] + 1.0 - now))

@@ -1,0 +1,23 @@
+"""Fixtures for the Bot API sandbox: a started server with the default world, and its control."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from botqueue.sandbox import SandboxControl, SandboxServer
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    """A sandbox on a free loopback port, with the default world."""
+    async with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def control(sandbox: SandboxServer) -> AsyncIterator[SandboxControl]:
+    """A control-API client for the ``sandbox`` fixture."""
+    async with SandboxControl(sandbox.url) as client:
+        yield client
