@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Sequence
 
 import structlog
 
 from .errors import FatalError
-from .hooks import ConsumerHooks, HookSet, LoggingHooks
+from .hooks import ConsumerHooks, HookSet, LoggingHooks, operation_fields
 from .inflight import AckBuffer, VisibilityKeeper
 from .processor import MessageProcessor
 from .retry import Backoff
@@ -81,6 +82,8 @@ class BotQueueConsumer:
         self._stopping = asyncio.Event()
         self._chains: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self.last_poll = time.monotonic()
+        """time.monotonic() of the receive loop's latest iteration (liveness checks read it)."""
 
     def _on_fatal(self, error: FatalError) -> None:
         if self.fatal_error is None:
@@ -126,8 +129,10 @@ class BotQueueConsumer:
     async def _receive_loop(self) -> None:
         failures = 0
         while not self._stopping.is_set():
+            self.last_poll = time.monotonic()
             async with self._capacity:
                 await self._capacity.wait_for(lambda: self._held < self.concurrency)
+            self.last_poll = time.monotonic()
             if self.drain and await self._drained():
                 log.info("queue drained")
                 self._stopping.set()
@@ -160,10 +165,18 @@ class BotQueueConsumer:
         if not receive.done():
             # Transports hand back anything they had claimed when a receive is cancelled.
             receive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await receive
-            return []
-        return receive.result()
+        try:
+            return await receive
+        except asyncio.CancelledError:
+            if receive.cancelled() and not self._cancelling():
+                return []
+            raise
+
+    @staticmethod
+    def _cancelling() -> bool:
+        # True when it is this task, not the receive, that is being cancelled.
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
 
     async def _drained(self) -> bool:
         if self._held:
@@ -208,7 +221,7 @@ class BotQueueConsumer:
             # A bug, not a failed operation: leave the message in flight so it comes back
             # after its visibility timeout, and keep the worker alive.
             self.keeper.release(message.receipt)
-            log.exception("internal error while processing", messageId=message.message_id)
+            log.exception("internal error while processing", **operation_fields(None, message))
             return False
 
     async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
