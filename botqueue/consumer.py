@@ -22,6 +22,7 @@ from .transports.base import ReceivedMessage, Transport
 log = structlog.get_logger("botqueue.consumer")
 
 _RECEIVE_ERROR_BACKOFF_CAP = 30.0
+_DRAIN_POLL_SECONDS = 0.05
 
 
 class BotQueueConsumer:
@@ -128,17 +129,21 @@ class BotQueueConsumer:
 
     async def _receive_loop(self) -> None:
         failures = 0
+        # Whether the latest receive came back short. A full one proves the queue is not
+        # drained, so the drain check (a count over the whole queue) is skipped after it.
+        maybe_empty = True
         while not self._stopping.is_set():
             self.last_poll = time.monotonic()
             async with self._capacity:
                 await self._capacity.wait_for(lambda: self._held < self.concurrency)
             self.last_poll = time.monotonic()
-            if self.drain and await self._drained():
+            if self.drain and maybe_empty and await self._drained():
                 log.info("queue drained")
                 self._stopping.set()
                 break
+            count = min(10, self.concurrency - self._held)
             try:
-                messages = await self._receive_or_stop(min(10, self.concurrency - self._held))
+                messages = await self._receive_or_stop(count)
             except Exception as error:
                 failures += 1
                 delay = min(2.0 ** (failures - 1), _RECEIVE_ERROR_BACKOFF_CAP)
@@ -147,15 +152,21 @@ class BotQueueConsumer:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
             failures = 0
+            maybe_empty = len(messages) < count
             if messages:
                 self.hooks.on_received(messages)
             self._start_chains(messages)
 
     async def _receive_or_stop(self, count: int) -> list[ReceivedMessage]:
+        # Draining, an empty answer is what ends the run: poll briefly rather than sit out a
+        # whole long poll after the last message.
+        wait = self.wait_time_seconds
+        if self.drain:
+            wait = min(wait, _DRAIN_POLL_SECONDS)
         receive = asyncio.ensure_future(
             self.transport.receive(
                 count,
-                wait_seconds=self.wait_time_seconds,
+                wait_seconds=wait,
                 visibility_timeout=self.visibility_timeout,
             )
         )

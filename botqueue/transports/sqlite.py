@@ -127,8 +127,8 @@ class SqliteTransport:
         visibility = self.visibility_timeout if visibility_timeout is None else visibility_timeout
         assert self.db.notifier is not None
         while True:
-            version = await self.db.data_version()
-            claim = await self._claim(max_messages, visibility)
+            # One hop: data_version is read just before the claim's transaction.
+            version, claim = await self._claim(max_messages, visibility)
             if claim.messages:
                 return claim.messages
             while True:
@@ -143,23 +143,23 @@ class SqliteTransport:
                 if await self.db.data_version() != version:
                     break
 
-    async def _claim(self, max_messages: int, visibility: float) -> Claim:
+    async def _claim(self, max_messages: int, visibility: float) -> tuple[int, Claim]:
         # Shielded: if the receive is cancelled mid-claim, the claimed messages are handed
         # back at once rather than left invisible for a whole visibility timeout.
         task = asyncio.ensure_future(
-            self.db.write(lambda conn: self.queue.claim(conn, max_messages, visibility))
+            self.db.write_versioned(lambda conn: self.queue.claim(conn, max_messages, visibility))
         )
         try:
-            claim = await asyncio.shield(task)
+            version, claim = await asyncio.shield(task)
         except asyncio.CancelledError:
-            claim = await task
+            _, claim = await task
             receipts = [(m.receipt, 0.0) for m in claim.messages]
             if receipts:
                 await self.change_visibility_batch(receipts)
             raise
         for message in claim.overdue:
             await self.dead_letter(message, _overdue_record(message, self.queue))
-        return claim
+        return version, claim
 
     async def delete_batch(self, receipts: Sequence[str]) -> list[str]:
         """Delete delivered messages; return receipts that matched nothing."""

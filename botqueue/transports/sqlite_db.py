@@ -131,22 +131,15 @@ class SqliteDatabase:
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one IMMEDIATE transaction, so processes sharing the file serialise."""
+        return await self.run(lambda conn: _transaction(conn, work))
 
-        def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self.run(transaction)
+    async def write_versioned(self, work: Callable[[sqlite3.Connection], T]) -> tuple[int, T]:
+        """Like write, also returning the data_version read just before it, in the same hop."""
+        return await self.run(lambda conn: (_data_version(conn), _transaction(conn, work)))
 
     async def data_version(self) -> int:
         """SQLite's counter of commits made by other connections to this file."""
-        return await self.run(lambda conn: int(conn.execute("PRAGMA data_version").fetchone()[0]))
+        return await self.run(_data_version)
 
     async def aclose(self) -> None:
         """Close the connection and stop the thread."""
@@ -159,3 +152,18 @@ class SqliteDatabase:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, close)
         self._executor.shutdown(wait=True)
+
+
+def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])

@@ -156,13 +156,15 @@ class SqliteQueue:
         self, conn: sqlite3.Connection, groups: list[str], max_messages: int
     ) -> list[tuple[int, str, str, str, str | None, int, float, float | None]]:
         # One message from each group first, so a batch spreads over as many groups as it can;
-        # then fill up with the following messages of the same groups, in order.
+        # then fill up with the following messages of the same groups, in order. The fill takes
+        # at most max_messages - len(groups) rows from any group, so no group is read further.
+        limit = max_messages - len(groups) + 1
         per_group = [
             conn.execute(
                 "SELECT seq, message_id, group_id, body, attributes, receive_count, sent_at,"
                 " first_received_at FROM messages WHERE queue = ? AND group_id = ?"
                 " ORDER BY seq LIMIT ?",
-                (self.name, group, max_messages),
+                (self.name, group, limit),
             ).fetchall()
             for group in groups
         ]
