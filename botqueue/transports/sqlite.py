@@ -22,7 +22,7 @@ from .base import (
     ReceivedMessage,
     SendResult,
 )
-from .sqlite_db import SqliteDatabase, wake_all
+from .sqlite_db import SYNCHRONOUS_MODES, SqliteDatabase, wake_all
 from .sqlite_queue import Claim, SqliteQueue
 
 DEFAULT_QUEUE = "bot-operations"
@@ -38,7 +38,7 @@ CROSS_PROCESS_POLL_SECONDS = 0.05
 
 
 def parse_sqlite_url(url: str, default_queue: str) -> tuple[Path, str, str]:
-    """Split ``sqlite:///path.db?queue=name&synchronous=full`` into (path, queue, synchronous).
+    """Split ``sqlite:///path.db?queue=name&synchronous=auto`` into (path, queue, synchronous).
 
     Three slashes and a relative path, or four slashes and an absolute one, as SQLAlchemy reads
     them.
@@ -50,9 +50,9 @@ def parse_sqlite_url(url: str, default_queue: str) -> tuple[Path, str, str]:
     unknown = set(query) - {"queue", "synchronous"}
     if unknown:
         raise ConfigurationError(f"unknown option(s) {sorted(unknown)} in queue URL {url!r}")
-    synchronous = query.get("synchronous", "full").lower()
-    if synchronous not in ("full", "normal", "off"):
-        raise ConfigurationError(f"synchronous must be full, normal or off in {url!r}")
+    synchronous = query.get("synchronous", "auto").lower()
+    if synchronous not in SYNCHRONOUS_MODES:
+        raise ConfigurationError(f"synchronous must be auto, full, normal or off in {url!r}")
     return Path(parsed.path[1:]), query.get("queue", default_queue), synchronous
 
 
@@ -107,7 +107,7 @@ class SqliteTransport:
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Send messages to the main queue; one result per entry."""
         await self.open()
-        results = await self.db.write(lambda conn: self.queue.send(conn, messages))
+        results = await self.db.write(lambda conn: self.queue.send(conn, messages), durable=True)
         self._wake(self.db)
         return results
 
@@ -188,7 +188,7 @@ class SqliteTransport:
             attributes={FAILURE_ATTRIBUTE: json.dumps(dict(failure), default=str)},
         )
         # Written before the delete: a crash in between leaves a duplicate, never a loss.
-        await self.dlq_db.write(lambda conn: self.dlq.send(conn, [entry]))
+        await self.dlq_db.write(lambda conn: self.dlq.send(conn, [entry]), durable=True)
         await self.delete_batch([message.receipt])
 
     async def stats(self) -> QueueStats:

@@ -49,7 +49,12 @@ CREATE TABLE IF NOT EXISTS dedup (
 ) WITHOUT ROWID;
 """
 
-_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
+SYNCHRONOUS_MODES = ("auto", "full", "normal", "off")
+"""``auto`` (the default) fsyncs every commit that adds messages (a send, a dead letter), so
+what a producer was told is enqueued survives a power cut, and commits only state changes
+(claims, deletes, visibility) without waiting for the disk: losing one of those to a power
+cut redelivers a message, which at-least-once delivery already allows. WAL mode keeps the file
+consistent either way."""
 
 # Waiters of every open database in this process, by file, so a send on one connection wakes a
 # long poll on another at once. Other processes are noticed through PRAGMA data_version.
@@ -99,9 +104,16 @@ class SqliteDatabase:
     statement-per-hop wrapper such as aiosqlite costs several hops per transaction).
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "auto") -> None:
         self.path = Path(path).expanduser().resolve()
-        self._synchronous = _SYNCHRONOUS[synchronous.lower()]
+        mode = synchronous.lower()
+        if mode not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        self._levels = {
+            True: "FULL" if mode in ("auto", "full") else mode.upper(),
+            False: "NORMAL" if mode == "auto" else mode.upper(),
+        }
+        self._level = ""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botqueue-sqlite")
         self._conn: sqlite3.Connection | None = None
         self.notifier: Notifier | None = None
@@ -112,7 +124,6 @@ class SqliteDatabase:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             # Each statement is IF NOT EXISTS, so processes opening the file together are safe.
             conn.executescript(SCHEMA)
             self._conn = conn
@@ -129,13 +140,25 @@ class SqliteDatabase:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: work(self._connect()))
 
-    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one IMMEDIATE transaction, so processes sharing the file serialise."""
-        return await self.run(lambda conn: _transaction(conn, work))
+    def _sync(self, conn: sqlite3.Connection, durable: bool) -> sqlite3.Connection:
+        level = self._levels[durable]
+        if level != self._level:
+            conn.execute(f"PRAGMA synchronous = {level}")
+            self._level = level
+        return conn
+
+    async def write(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+        """Run ``work`` in one IMMEDIATE transaction, so processes sharing the file serialise.
+
+        ``durable``: the commit adds messages and must reach the disk before returning.
+        """
+        return await self.run(lambda conn: _transaction(self._sync(conn, durable), work))
 
     async def write_versioned(self, work: Callable[[sqlite3.Connection], T]) -> tuple[int, T]:
         """Like write, also returning the data_version read just before it, in the same hop."""
-        return await self.run(lambda conn: (_data_version(conn), _transaction(conn, work)))
+        return await self.run(
+            lambda conn: (_data_version(conn), _transaction(self._sync(conn, False), work))
+        )
 
     async def data_version(self) -> int:
         """SQLite's counter of commits made by other connections to this file."""

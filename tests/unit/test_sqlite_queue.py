@@ -121,8 +121,8 @@ async def test_dlq_in_another_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "path", "queue", "sync"),
     [
-        ("sqlite:///botqueue.db", Path("botqueue.db"), "bot-operations", "full"),
-        ("sqlite:////var/lib/q.db", Path("/var/lib/q.db"), "bot-operations", "full"),
+        ("sqlite:///botqueue.db", Path("botqueue.db"), "bot-operations", "auto"),
+        ("sqlite:////var/lib/q.db", Path("/var/lib/q.db"), "bot-operations", "auto"),
         ("sqlite:///q.db?queue=jobs&synchronous=NORMAL", Path("q.db"), "jobs", "normal"),
     ],
 )
@@ -137,3 +137,25 @@ def test_sqlite_urls(url: str, path: Path, queue: str, sync: str) -> None:
 def test_bad_urls_are_configuration_errors(url: str) -> None:
     with pytest.raises(ConfigurationError):
         open_transport(url)
+
+
+@pytest.mark.parametrize(
+    ("mode", "after_send", "after_receive"), [("auto", 2, 1), ("full", 2, 2), ("normal", 1, 1)]
+)
+async def test_sends_reach_the_disk_before_they_return(
+    tmp_path: Path, mode: str, after_send: int, after_receive: int
+) -> None:
+    # SQLite's synchronous levels: 1 NORMAL, 2 FULL (fsync at every commit).
+    async with SqliteTransport(f"sqlite:///{tmp_path / 'q.db'}?synchronous={mode}") as transport:
+
+        async def level() -> int:
+            return int(
+                await transport.db.run(
+                    lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]
+                )
+            )
+
+        await transport.send_batch([msg("durable")])
+        assert await level() == after_send
+        await transport.receive(1, wait_seconds=0)
+        assert await level() == after_receive
