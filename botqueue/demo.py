@@ -96,6 +96,7 @@ class Progress(ConsumerHooks):
         self.retries = 0
 
     def on_received(self, messages: Any) -> None:
+        """Mark received operations as being worked on."""
         for message in messages:
             if self.state.get(message.message_id) in ("queued", "retrying"):
                 self.state[message.message_id] = "working"
@@ -103,12 +104,14 @@ class Progress(ConsumerHooks):
     def on_success(
         self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
     ) -> None:
+        """Record the outcome."""
         self.state[message.message_id] = outcome.status
         self.note[message.message_id] = _describe(outcome.detail)
 
     def on_retry(
         self, op: AnyOperation, message: ReceivedMessage, error: BaseException, delay: float
     ) -> None:
+        """Record the retry."""
         self.retries += 1
         self.state[message.message_id] = "retrying"
         self.note[message.message_id] = f"attempt {message.receive_count}: {error}"
@@ -116,6 +119,7 @@ class Progress(ConsumerHooks):
     def on_dead_letter(
         self, op: AnyOperation | None, message: ReceivedMessage, failure: Mapping[str, Any]
     ) -> None:
+        """Record the dead letter."""
         self.state[message.message_id] = "dead letter"
         self.note[message.message_id] = f"{failure['kind']}: {failure['error']}"
 

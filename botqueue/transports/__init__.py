@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from ..errors import ConfigurationError
@@ -17,6 +18,9 @@ from .base import (
 )
 from .sqlite import SqliteTransport
 
+if TYPE_CHECKING:
+    from .sqs import SqsTransport
+
 DEFAULT_URL = "sqlite:///botqueue.db"
 """The embedded queue in ./botqueue.db, used when no queue URL is configured."""
 
@@ -30,6 +34,7 @@ __all__ = [
     "ReceivedMessage",
     "SendResult",
     "SqliteTransport",
+    "SqsTransport",
     "Transport",
     "open_transport",
 ]
@@ -40,8 +45,14 @@ def open_transport(
     dlq_url: str | None = None,
     *,
     visibility_timeout: float = 30.0,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    use_localstack: bool | None = None,
 ) -> Transport:
     """Return the transport for a queue URL (not yet connected; use ``async with`` or aclose).
+
+    For an http(s) SQS URL, ``region``, ``endpoint_url`` and ``use_localstack`` default to
+    AWS_REGION, SQS_ENDPOINT and USE_LOCALSTACK (see botqueue.transports.sqs_client).
 
     Raises:
         ConfigurationError: the URL's scheme is unknown or the URL is malformed.
@@ -55,10 +66,25 @@ def open_transport(
             )
         return SqliteTransport(url, dlq_url, visibility_timeout=visibility_timeout)
     if scheme in ("http", "https"):
-        raise ConfigurationError(
-            f"SQS queue URLs are not supported by this version of botqueue yet: {url!r}; "
-            "use sqlite:///path.db"
+        from .sqs import SqsTransport
+        from .sqs_client import resolve_client_config
+
+        config = resolve_client_config(
+            url, region=region, endpoint_url=endpoint_url, use_localstack=use_localstack
+        )
+        return SqsTransport(
+            url, dlq_url, visibility_timeout=visibility_timeout, client_config=config
         )
     raise ConfigurationError(
         f"BOT_OPERATIONS_QUEUE_URL must be sqlite:///path.db or an SQS queue URL, not {url!r}"
     )
+
+
+def __getattr__(name: str) -> object:
+    # The SQS transport imports aiobotocore (about 22 MB of RSS); a worker on the embedded
+    # queue never needs it, so it is loaded on first use.
+    if name == "SqsTransport":
+        from .sqs import SqsTransport
+
+        return SqsTransport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,6 +29,7 @@ class Timeline:
     def __init__(self) -> None:
         self.sent: list[float] = []
         self.limited: list[float] = []
+        self.refused = asyncio.Event()
 
     async def on_request(self, request: httpx.Request) -> None:
         self.sent.append(time.monotonic())
@@ -36,6 +37,7 @@ class Timeline:
     async def on_response(self, response: httpx.Response) -> None:
         if response.status_code == 429:
             self.limited.append(time.monotonic())
+            self.refused.set()
 
 
 @pytest.fixture
@@ -66,8 +68,7 @@ async def test_a_429_pauses_every_handler(
     )
     verify = VerifyPermissions(channel_id=PREMIUM)
     first = asyncio.create_task(service.verify_permissions(verify))
-    while not timeline.limited:
-        await asyncio.sleep(0.01)
+    await timeline.refused.wait()
     # Other handlers start while the bot is paused: none of them may call Telegram before the
     # pause ends, although none of them was refused.
     others = [asyncio.create_task(service.verify_permissions(verify)) for _ in range(4)]
