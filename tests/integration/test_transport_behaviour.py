@@ -24,14 +24,13 @@ from tests.integration.sqs_servers import (  # noqa: F401 (session fixtures, use
 
 # Where a real SQS server differs from the embedded queue's stricter semantics, or moto from SQS.
 SQS_SKIPS = {
-    "test_visibility_timeout_redelivers_with_a_higher_receive_count": (
+    "test_a_superseded_receipt_cannot_delete": (
         "SQS accepts a superseded receipt handle once the message was received again (AWS: "
-        "'the request succeeds, but the message might not be deleted'); redelivery and receive "
-        "counts on SQS: test_sqs_transport.py::test_visibility_timeout_redelivers"
+        "'the request succeeds, but the message might not be deleted')"
     ),
-    "test_stats_count_visible_in_flight_and_age": (
+    "test_stats_report_the_oldest_message_age": (
         "SQS has no API for the oldest message's age (CloudWatch's ApproximateAgeOfOldestMessage "
-        "is the source); the counts on SQS: test_sqs_transport.py::test_stats_counts"
+        "is the source); the transport reports 0"
     ),
 }
 MOTO_SKIPS = {
@@ -142,7 +141,14 @@ async def test_visibility_timeout_redelivers_with_a_higher_receive_count(
     (again,) = await transport.receive(1, wait_seconds=5, visibility_timeout=30)
     assert again.message_id == first.message_id
     assert again.receive_count == 2
-    # The first delivery's receipt is stale now.
+    assert await transport.delete_batch([again.receipt]) == []
+    assert (await transport.stats()).visible == 0
+
+
+async def test_a_superseded_receipt_cannot_delete(transport: Transport) -> None:
+    await transport.send_batch([msg("v")])
+    (first,) = await transport.receive(1, wait_seconds=0, visibility_timeout=1)
+    (again,) = await transport.receive(1, wait_seconds=5, visibility_timeout=30)
     assert await transport.delete_batch([first.receipt]) == [first.receipt]
     assert await transport.delete_batch([again.receipt]) == []
 
@@ -218,11 +224,16 @@ async def test_dead_letter_list_redrive_purge(transport: Transport) -> None:
     assert (await transport.stats()).dead_letters == 0
 
 
-async def test_stats_count_visible_in_flight_and_age(transport: Transport) -> None:
+async def test_stats_count_visible_and_in_flight(transport: Transport) -> None:
     await transport.send_batch([msg("s1", "S1"), msg("s2", "S2"), msg("s3", "S3")])
     await transport.receive(1, wait_seconds=0)
     await asyncio.sleep(0.05)
     stats = await transport.stats()
     assert (stats.visible, stats.in_flight, stats.dead_letters) == (2, 1, 0)
-    assert stats.oldest_age_seconds > 0
     assert set(stats.as_dict()) == {"visible", "in_flight", "dead_letters", "oldest_age_seconds"}
+
+
+async def test_stats_report_the_oldest_message_age(transport: Transport) -> None:
+    await transport.send_batch([msg("aged")])
+    await asyncio.sleep(0.05)
+    assert (await transport.stats()).oldest_age_seconds > 0
