@@ -65,11 +65,17 @@ def main(argv: list[str]) -> int:
         return run(py, "bench/run_all.py", *args)
     if task == "run":
         return run(*args)
-    for step in ([py, "-m", "ruff", "check", "botqueue", "tests", "bench"],
-                 [py, "-m", "mypy"]):
+    steps = [
+        [py, "-m", "ruff", "check", "botqueue", "tests", "bench"],
+        [py, "-m", "mypy"],
+        # LocalStack lives in its own virtualenv (its extras pin boto3 differently); build it
+        # here, outside pytest's per-test timeout, rather than inside the first SQS test.
+        [py, "-c", "from tests.integration.sqs_servers import ensure_localstack_venv as e; e()"],
+    ]
+    for step in steps:
         code = run(*step)
         if code:
-            print(f"dev.py: {' '.join(step[1:4])} failed", file=sys.stderr)
+            print(f"dev.py: {' '.join(step[1:3])} failed", file=sys.stderr)
             return code
     return run(py, "-m", "pytest", *args)
 
