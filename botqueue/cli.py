@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sys
+import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,9 +17,12 @@ import click
 
 from .config import Settings, load_settings
 from .errors import BotQueueError, ConfigurationError, OperationValidationError
-from .logs import configure_logging
+from .logs import configure_logging, flush_logs, redact_secrets
+from .observability.cli_commands import add_observability_commands
 from .producer import BotQueueProducer
-from .transports import Transport, open_transport
+from .sandbox.cli_command import add_sandbox_command
+from .transports import DeadLetter, Transport, open_transport
+from .transports.sqs_cli import add_sqs_commands
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +42,10 @@ def _settings(**flags: Any) -> Settings:
         bot_operations_dlq_url=flags.pop("dlq_url", None),
         **flags,
     )
-    configure_logging(settings.botqueue_log_level)
+    token = settings.telegram_bot_token
+    configure_logging(
+        settings.botqueue_log_level, token=token.get_secret_value() if token else None
+    )
     return settings
 
 
@@ -89,10 +97,33 @@ def cli() -> None:
     help="Delete permanent failures instead of dead-lettering them (the spec's way).",
 )
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
-def worker(drain: bool, drop_permanent: bool, **flags: Any) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Serve /metrics, /healthz, /readyz on this port [env BOTQUEUE_METRICS_PORT; off].",
+)
+@click.option(
+    "--metrics-host", help="Address to bind them to [env BOTQUEUE_METRICS_HOST; 127.0.0.1]."
+)
+@click.option(
+    "--outcomes-url",
+    help="Queue URL for one outcome event per operation [env BOT_OPERATIONS_OUTCOMES_URL].",
+)
+@click.option(
+    "--outcome-hook",
+    help="module:function called with each outcome event [env BOTQUEUE_OUTCOME_HOOK].",
+)
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Development: restart the worker when a .py file here or in botqueue changes.",
+)
+def worker(drain: bool, drop_permanent: bool, reload: bool, **flags: Any) -> None:
     """Consume operations until SIGTERM/SIGINT (graceful: finishes or hands back)."""
+    from .observability.cli_commands import child_arguments
     from .worker import run_worker, service_from_settings
 
+    child_argv = child_arguments(click.get_current_context(), frozenset({"reload"}))
     settings = _settings(
         botqueue_concurrency=flags.pop("concurrency"),
         botqueue_visibility_timeout=flags.pop("visibility_timeout"),
@@ -100,8 +131,16 @@ def worker(drain: bool, drop_permanent: bool, **flags: Any) -> None:
         botqueue_grace_period=flags.pop("grace_period"),
         botqueue_service=flags.pop("service"),
         botqueue_log_level=flags.pop("log_level"),
+        botqueue_metrics_port=flags.pop("metrics_port"),
+        botqueue_metrics_host=flags.pop("metrics_host"),
+        bot_operations_outcomes_url=flags.pop("outcomes_url"),
+        botqueue_outcome_hook=flags.pop("outcome_hook"),
         **flags,
     )
+    if reload:
+        from .observability.reload import run_with_reload
+
+        sys.exit(run_with_reload(child_argv, grace_period=settings.botqueue_grace_period))
     service = service_from_settings(settings)
     _run(run_worker(settings, service, drain=drain, drop_permanent=drop_permanent))
 
@@ -170,11 +209,53 @@ def enqueue_verify(channel: str, listing_id: str | None, max_retries: int, **fla
 @cli.command()
 @queue_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (the default output).")
-def stats(as_json: bool, **flags: Any) -> None:
+@click.option("--watch", is_flag=True, help="A live table, refreshed every --interval seconds.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True)
+@click.option(
+    "--metrics-url",
+    "metrics_urls",
+    multiple=True,
+    help="A worker's /metrics URL, for its counters and rates (repeat for several workers).",
+)
+def stats(
+    as_json: bool, watch: bool, interval: float, metrics_urls: tuple[str, ...], **flags: Any
+) -> None:
     """Print visible, in-flight and dead-lettered counts and the oldest message's age."""
     settings = _settings(**flags)
-    figures = _run(_with_transport(settings, lambda t: t.stats()))
-    click.echo(json.dumps(figures.as_dict()))
+    if watch:
+        _watch_stats(settings, interval, list(metrics_urls))
+        return
+    figures: dict[str, Any] = _run(_with_transport(settings, lambda t: t.stats())).as_dict()
+    if metrics_urls:
+        figures["workers"] = _run(_scrape_workers(list(metrics_urls)))
+    click.echo(json.dumps(figures))
+
+
+def _watch_stats(settings: Settings, interval: float, metrics_urls: list[str]) -> None:
+    from .observability.cli_commands import outcomes_transport
+    from .observability.stats_view import watch
+
+    async def run() -> None:
+        transport = _transport(settings)
+        outcomes = outcomes_transport(settings.bot_operations_outcomes_url)
+        try:
+            await watch(transport, outcomes, metrics_urls, interval=interval)
+        finally:
+            await transport.aclose()
+            if outcomes is not None:
+                await outcomes.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how --watch ends
+        _run(run())
+
+
+async def _scrape_workers(urls: list[str]) -> dict[str, float]:
+    import aiohttp
+
+    from .observability.stats_view import scrape, worker_summary
+
+    async with aiohttp.ClientSession() as session:
+        return worker_summary(await scrape(session, urls))
 
 
 @cli.group()
@@ -191,14 +272,8 @@ def dlq_list(as_json: bool, limit: int | None, **flags: Any) -> None:
     settings = _settings(**flags)
     letters = _run(_with_transport(settings, lambda t: t.dlq_list(limit)))
     for letter in letters:
-        entry = {
-            "messageId": letter.message_id,
-            "groupId": letter.group_id,
-            "body": _body(letter.body),
-            "failure": letter.failure,
-        }
         if as_json:
-            click.echo(json.dumps(entry))
+            click.echo(json.dumps(_entry(letter)))
         else:
             failure = letter.failure or {}
             click.echo(
@@ -208,6 +283,29 @@ def dlq_list(as_json: bool, limit: int | None, **flags: Any) -> None:
             click.echo(f"    {letter.body[:200]}")
     if not as_json:
         click.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq.command("show")
+@queue_options
+@click.argument("message_id")
+def dlq_show(message_id: str, **flags: Any) -> None:
+    """Print one dead letter (body and failure record) as JSON; exit 1 if it is not there."""
+    settings = _settings(**flags)
+    letters = _run(_with_transport(settings, lambda t: t.dlq_list()))
+    found = [letter for letter in letters if letter.message_id == message_id]
+    if not found:
+        click.echo(f"botqueue: no dead letter with id {message_id}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(_entry(found[0]), indent=2))
+
+
+def _entry(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "messageId": letter.message_id,
+        "groupId": letter.group_id,
+        "body": _body(letter.body),
+        "failure": letter.failure,
+    }
 
 
 def _body(raw: str) -> Any:
@@ -258,22 +356,36 @@ def demo(db: Path | None) -> None:
     demo_main(db)
 
 
+add_observability_commands(cli)
+
+
+add_sandbox_command(cli)
+add_sqs_commands(cli)
+
+
 def _handles_errors(entry: Callable[[], Any]) -> Callable[[], None]:
     @functools.wraps(entry)
     def wrapper() -> None:
         try:
             entry()
         except ConfigurationError as error:
-            click.echo(f"botqueue: configuration error: {error}", err=True)
-            sys.exit(2)
+            _fail(f"botqueue: configuration error: {error}", 2)
         except OperationValidationError as error:
-            click.echo(f"botqueue: {error}", err=True)
-            sys.exit(2)
+            _fail(f"botqueue: {error}", 2)
         except BotQueueError as error:
-            click.echo(f"botqueue: {error}", err=True)
-            sys.exit(1)
+            _fail(f"botqueue: {error}", 1)
+        except Exception:
+            # Python would print this traceback itself, token and all if an error carried it.
+            _fail(traceback.format_exc(), 1)
 
     return wrapper
+
+
+def _fail(text: str, code: int) -> None:
+    # Log lines are written by a thread: let them out first, so the error comes last.
+    flush_logs()
+    click.echo(redact_secrets(text), err=True)
+    sys.exit(code)
 
 
 @_handles_errors

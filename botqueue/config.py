@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     botqueue_service: str | None = None
     """``module:attribute`` of the BotService the worker runs."""
     botqueue_log_level: Literal["debug", "info", "warning", "error"] = "info"
+    botqueue_metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Port of /metrics, /healthz and /readyz; unset: no server (0 picks a free port)."""
+    botqueue_metrics_host: str = "127.0.0.1"
+    """Address the metrics and health server binds (0.0.0.0 to expose it)."""
+    botqueue_stats_interval: float = Field(15.0, gt=0, le=3600)
+    """Seconds between refreshes of the queue-depth gauges (never one call per scrape)."""
+    botqueue_liveness_timeout: float = Field(60.0, gt=0, le=3600)
+    """Seconds the receive loop may go without an iteration, beyond one long poll, before
+    /healthz fails."""
+    bot_operations_outcomes_url: str | None = None
+    """Queue URL (any transport) that receives one outcome event per finished operation."""
+    botqueue_outcome_hook: str | None = None
+    """``module:function`` called with each outcome event (sync or async)."""
 
     @field_validator("telegram_bot_token")
     @classmethod

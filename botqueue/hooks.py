@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from .logs import direct_emitter
 from .operations import AnyOperation, VerifyPermissions
 from .service import Outcome
 from .transports.base import ReceivedMessage
@@ -20,6 +21,9 @@ class ConsumerHooks:
 
     def on_deleted(self, count: int) -> None:
         """``count`` settled messages were deleted from the queue."""
+
+    def on_started(self, op: AnyOperation, message: ReceivedMessage) -> None:
+        """The operation decoded and is about to be performed (one call per attempt)."""
 
     def on_success(
         self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
@@ -64,13 +68,18 @@ class LoggingHooks(ConsumerHooks):
     def on_success(
         self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
     ) -> None:
-        """Log the finished operation."""
-        self.log.info(
-            "Bot operation done",
-            status=outcome.status,
-            seconds=round(seconds, 4),
+        """Log the finished operation (the one line per operation: it takes the direct path
+        when configure_logging's configuration is in force)."""
+        fields = {
+            "status": outcome.status,
+            "seconds": round(seconds, 4),
             **operation_fields(op, message),
-        )
+        }
+        emit = direct_emitter("info")
+        if emit is not None:
+            emit("Bot operation done", fields)
+        else:
+            self.log.info("Bot operation done", **fields)
 
     def on_retry(
         self, op: AnyOperation, message: ReceivedMessage, error: BaseException, delay: float
@@ -106,19 +115,30 @@ class LoggingHooks(ConsumerHooks):
 
 
 class HookSet(ConsumerHooks):
-    """Calls several hooks in turn; one that raises is logged and the others still run."""
+    """Calls several hooks in turn; one that raises is logged and the others still run.
+
+    The hooks are fixed at construction: for each event only the hooks that override it are
+    called (the no-op base methods cost more than the metrics themselves, per operation).
+    """
 
     def __init__(self, hooks: Sequence[ConsumerHooks]) -> None:
         self.hooks = list(hooks)
         self.log = structlog.get_logger("botqueue.hooks")
+        self._calls: dict[str, list[Any]] = {
+            name: [m for m in (getattr(h, name, None) for h in self.hooks) if _overridden(m, name)]
+            for name in _EVENTS
+        }
 
     def _each(self, name: str, *args: Any) -> None:
-        for hook in self.hooks:
+        for method in self._calls[name]:
             try:
-                getattr(hook, name)(*args)
+                method(*args)
             except Exception as error:  # a broken hook must never fail an operation
                 self.log.error(
-                    "hook raised", hook=type(hook).__name__, hookEvent=name, error=repr(error)
+                    "hook raised",
+                    hook=type(getattr(method, "__self__", method)).__name__,
+                    hookEvent=name,
+                    error=repr(error),
                 )
 
     def on_received(self, messages: Sequence[ReceivedMessage]) -> None:
@@ -128,6 +148,10 @@ class HookSet(ConsumerHooks):
     def on_deleted(self, count: int) -> None:
         """Call every hook's on_deleted."""
         self._each("on_deleted", count)
+
+    def on_started(self, op: AnyOperation, message: ReceivedMessage) -> None:
+        """Call every hook's on_started."""
+        self._each("on_started", op, message)
 
     def on_success(
         self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
@@ -150,3 +174,21 @@ class HookSet(ConsumerHooks):
     def on_dropped(self, op: AnyOperation, message: ReceivedMessage, error: BaseException) -> None:
         """Call every hook's on_dropped."""
         self._each("on_dropped", op, message, error)
+
+
+_EVENTS = (
+    "on_received",
+    "on_deleted",
+    "on_started",
+    "on_success",
+    "on_retry",
+    "on_dead_letter",
+    "on_dropped",
+)
+
+
+def _overridden(method: Any, name: str) -> bool:
+    # A bound method of ConsumerHooks' own no-op is skipped; anything else callable is called.
+    return callable(method) and getattr(method, "__func__", None) is not getattr(
+        ConsumerHooks, name
+    )

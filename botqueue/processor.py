@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -9,10 +10,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from .errors import DecodeError, FatalError
+from .errors import DecodeError, FatalError, OperationError
 from .failure import FailureKind, FailureRecord
-from .hooks import ConsumerHooks
+from .hooks import ConsumerHooks, operation_fields
 from .inflight import AckBuffer, VisibilityKeeper
+from .logs import redact_secrets, redact_value
 from .operations import AnyOperation, decode_operation
 from .retry import Backoff, DeadLetterIt, Drop, RetryIn, decide
 from .service import BotService, dispatch
@@ -43,6 +45,7 @@ class MessageProcessor:
             op = decode_operation(message.body)
         except DecodeError as error:
             return await self._dead_letter(None, message, error, "undecodable")
+        self.hooks.on_started(op, message)
         started = time.monotonic()
         try:
             outcome = await dispatch(self.service, op)
@@ -94,7 +97,11 @@ class MessageProcessor:
                 await self.transport.change_visibility_batch([(message.receipt, delay)])
             except Exception as change_error:
                 # The message reappears after its current visibility timeout instead.
-                log.warning("could not schedule retry", error=repr(change_error))
+                log.warning(
+                    "could not schedule retry",
+                    error=repr(change_error),
+                    **operation_fields(op, message),
+                )
         if log_retry:
             self.hooks.on_retry(op, message, error, delay)
 
@@ -106,7 +113,8 @@ class MessageProcessor:
         kind: FailureKind,
     ) -> bool:
         record = FailureRecord(
-            error=str(error),
+            # The DLQ outlives the logs and is read by people: never let the token into it.
+            error=redact_secrets(str(error)),
             kind=kind,
             attempts=message.receive_count,
             first_attempt_at=message.first_received_at,
@@ -115,12 +123,21 @@ class MessageProcessor:
             error_type=type(error).__name__,
             operation_type=op.operation_type if op is not None else None,
         ).to_dict()
+        if isinstance(error, OperationError) and error.detail:
+            # The reason code (and e.g. an undelivered invite link) is what an operator or an
+            # outcome hook acts on; JSON-safe, since transports store the record as JSON.
+            record["detail"] = json.loads(json.dumps(redact_value(error.detail), default=str))
         self.keeper.release(message.receipt)
         try:
             await self.transport.dead_letter(message, record)
         except Exception as dlq_error:
             # Left in flight: it comes back after the visibility timeout and is tried again.
-            log.error("could not write dead letter", error=repr(dlq_error), kind=kind)
+            log.error(
+                "could not write dead letter",
+                error=repr(dlq_error),
+                kind=kind,
+                **operation_fields(op, message),
+            )
             return False
         self.hooks.on_dead_letter(op, message, record)
         return True

@@ -185,6 +185,7 @@ class BotQueueProducer:
         fields: dict[str, Any] = {
             "operationType": op.operation_type,
             "messageId": message_id,
+            "attempt": op.attempt_count,
             "channelId": op.channel_id,
         }
         if isinstance(op, InviteUser | RemoveUser):

@@ -12,10 +12,13 @@ from .config import Settings
 from .consumer import BotQueueConsumer
 from .errors import ConfigurationError, FatalError
 from .loader import load_service
+from .logs import register_secret
+from .observability.setup import WorkerObservability
 from .service import BotService
 from .telegram.limiter import RateLimits
 from .telegram.service import TelegramBotService
 from .transports import open_transport
+from .transports.sqs_checks import check_at_start
 
 log = structlog.get_logger("botqueue.worker")
 
@@ -79,21 +82,43 @@ async def run_worker(
         ConfigurationError: the service refused to start (e.g. the bot token is invalid).
         FatalError: the service stopped the worker mid-run; the messages stay queued.
     """
-    await start_service(service)
+    if settings.telegram_bot_token is not None:
+        register_secret(settings.telegram_bot_token.get_secret_value())
+    observability = WorkerObservability(settings, service)
+    # Before the service starts, so that /healthz answers (and /readyz says why not) meanwhile.
+    await observability.start()
     try:
-        await _consume(settings, service, drain=drain, drop_permanent=drop_permanent)
+        await start_service(service)
+        observability.service_started()
+        try:
+            await _consume(
+                settings, service, observability, drain=drain, drop_permanent=drop_permanent
+            )
+        finally:
+            await close_service(service)
     finally:
-        await close_service(service)
+        await observability.aclose()
 
 
 async def _consume(
-    settings: Settings, service: BotService, *, drain: bool, drop_permanent: bool
+    settings: Settings,
+    service: BotService,
+    observability: WorkerObservability,
+    *,
+    drain: bool,
+    drop_permanent: bool,
 ) -> None:
     transport = open_transport(
         settings.bot_operations_queue_url,
         settings.bot_operations_dlq_url,
         visibility_timeout=settings.botqueue_visibility_timeout,
     )
+    try:
+        # On SQS: one warning line per queue attribute that would defeat retries or the DLQ.
+        await check_at_start(transport, grace_period=settings.botqueue_grace_period)
+    except BaseException:
+        await transport.aclose()
+        raise
     consumer = BotQueueConsumer(
         service,
         transport,
@@ -103,12 +128,15 @@ async def _consume(
         grace_period=settings.botqueue_grace_period,
         drop_permanent=drop_permanent,
         drain=drain,
+        hooks=observability.hooks,
     )
+    observability.attach(consumer, transport)
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
 
     def on_signal(signum: signal.Signals) -> None:
         log.info("shutting down", signal=signum.name, held=consumer.held)
+        observability.stopping()
         if not stopping:
             stopping.append(loop.create_task(consumer.stop()))
 
@@ -127,5 +155,6 @@ async def _consume(
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        await observability.detach()
         await transport.aclose()
     log.info("worker stopped")
