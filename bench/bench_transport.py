@@ -120,9 +120,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     for rep in range(args.reps):
         for mode in modes:
             with tempfile.TemporaryDirectory(prefix="bench-transport-") as tmp:
-                url = f"sqlite:///{Path(tmp) / 'queue.db'}"
-                if mode != "full":
-                    url += f"?synchronous={mode}"
+                url = f"sqlite:///{Path(tmp) / 'queue.db'}?synchronous={mode}"
                 run = await run_once(url, messages)
             runs[mode].append(run)
             rates = run.rates()
@@ -150,7 +148,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-n", "--messages", type=int, default=20_000)
     parser.add_argument("--groups", type=int, default=1_000)
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--modes", default="full,normal", help="synchronous modes, comma-separated")
+    parser.add_argument(
+        "--modes", default="auto,full,normal", help="synchronous modes (auto is the default)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser.parse_args(argv)
 
@@ -171,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {mode} | {m['send']:,.0f} | {m['receive']:,.0f} | {m['delete']:,.0f} "
             f"| {m['cycle']:,.0f} | {m['cpu_us_per_message']:.0f} |"
         )
-    full = medians.get("full", {}).get("cycle", 0.0)
-    verdict = "met" if full >= TARGET_CYCLE else "MISSED"
-    print(f"target >= {TARGET_CYCLE:,.0f}/s (synchronous=full): {verdict}")
+    default = medians.get("auto", {}).get("cycle", 0.0)
+    verdict = "met" if default >= TARGET_CYCLE else "MISSED"
+    print(f"target >= {TARGET_CYCLE:,.0f}/s (synchronous=auto, the default): {verdict}")
     return 0
 
 
