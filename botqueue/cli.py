@@ -3,66 +3,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
 import sys
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from .config import Settings, load_settings
+from .cli_common import queue_options, run_sync, settings_from, transport_for, with_transport
+from .cli_dlq import dlq
+from .config import Settings
 from .errors import BotQueueError, ConfigurationError, OperationValidationError
 from .logs import configure_logging, flush_logs, redact_secrets
 from .observability.cli_commands import add_observability_commands
 from .producer import BotQueueProducer
 from .sandbox.cli_command import add_sandbox_command
-from .transports import DeadLetter, Transport, open_transport
 from .transports.sqs_cli import add_sqs_commands
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def queue_options(command: F) -> F:
-    """Add --queue-url and --dlq-url to a command."""
-    command = click.option("--dlq-url", help="DLQ URL [env BOT_OPERATIONS_DLQ_URL].")(command)
-    return click.option(
-        "--queue-url",
-        help="Queue URL [env BOT_OPERATIONS_QUEUE_URL; default sqlite:///botqueue.db].",
-    )(command)
-
-
-def _settings(**flags: Any) -> Settings:
-    settings = load_settings(
-        bot_operations_queue_url=flags.pop("queue_url", None),
-        bot_operations_dlq_url=flags.pop("dlq_url", None),
-        **flags,
-    )
-    token = settings.telegram_bot_token
-    configure_logging(
-        settings.botqueue_log_level, token=token.get_secret_value() if token else None
-    )
-    return settings
-
-
-def _transport(settings: Settings) -> Transport:
-    return open_transport(settings.bot_operations_queue_url, settings.bot_operations_dlq_url)
-
-
-def _run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
-
-async def _with_transport(settings: Settings, work: Callable[[Transport], Any]) -> Any:
-    transport = _transport(settings)
-    try:
-        return await work(transport)
-    finally:
-        await transport.aclose()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,7 +84,7 @@ def worker(drain: bool, drop_permanent: bool, reload: bool, **flags: Any) -> Non
     from .worker import run_worker, service_from_settings
 
     child_argv = child_arguments(click.get_current_context(), frozenset({"reload"}))
-    settings = _settings(
+    settings = settings_from(
         botqueue_concurrency=flags.pop("concurrency"),
         botqueue_visibility_timeout=flags.pop("visibility_timeout"),
         botqueue_wait_time=flags.pop("wait_time"),
@@ -142,7 +102,7 @@ def worker(drain: bool, drop_permanent: bool, reload: bool, **flags: Any) -> Non
 
         sys.exit(run_with_reload(child_argv, grace_period=settings.botqueue_grace_period))
     service = service_from_settings(settings)
-    _run(run_worker(settings, service, drain=drain, drop_permanent=drop_permanent))
+    run_sync(run_worker(settings, service, drain=drain, drop_permanent=drop_permanent))
 
 
 @cli.group()
@@ -151,15 +111,15 @@ def enqueue() -> None:
 
 
 def _enqueue(flags: dict[str, Any], call: Callable[[BotQueueProducer], Any]) -> None:
-    settings = _settings(**flags)
+    settings = settings_from(**flags)
 
     async def send() -> str:
-        async with BotQueueProducer(_transport(settings)) as producer:
+        async with BotQueueProducer(transport_for(settings)) as producer:
             message_id: str = await call(producer)
             await producer.transport.aclose()
             return message_id
 
-    click.echo(_run(send()))
+    click.echo(run_sync(send()))
 
 
 @enqueue.command("invite")
@@ -221,13 +181,13 @@ def stats(
     as_json: bool, watch: bool, interval: float, metrics_urls: tuple[str, ...], **flags: Any
 ) -> None:
     """Print visible, in-flight and dead-lettered counts and the oldest message's age."""
-    settings = _settings(**flags)
+    settings = settings_from(**flags)
     if watch:
         _watch_stats(settings, interval, list(metrics_urls))
         return
-    figures: dict[str, Any] = _run(_with_transport(settings, lambda t: t.stats())).as_dict()
+    figures: dict[str, Any] = run_sync(with_transport(settings, lambda t: t.stats())).as_dict()
     if metrics_urls:
-        figures["workers"] = _run(_scrape_workers(list(metrics_urls)))
+        figures["workers"] = run_sync(_scrape_workers(list(metrics_urls)))
     click.echo(json.dumps(figures))
 
 
@@ -236,7 +196,7 @@ def _watch_stats(settings: Settings, interval: float, metrics_urls: list[str]) -
     from .observability.stats_view import watch
 
     async def run() -> None:
-        transport = _transport(settings)
+        transport = transport_for(settings)
         outcomes = outcomes_transport(settings.bot_operations_outcomes_url)
         try:
             await watch(transport, outcomes, metrics_urls, interval=interval)
@@ -246,7 +206,7 @@ def _watch_stats(settings: Settings, interval: float, metrics_urls: list[str]) -
                 await outcomes.aclose()
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how --watch ends
-        _run(run())
+        run_sync(run())
 
 
 async def _scrape_workers(urls: list[str]) -> dict[str, float]:
@@ -258,88 +218,7 @@ async def _scrape_workers(urls: list[str]) -> dict[str, float]:
         return worker_summary(await scrape(session, urls))
 
 
-@cli.group()
-def dlq() -> None:
-    """Inspect and act on the dead-letter queue."""
-
-
-@dlq.command("list")
-@queue_options
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--limit", type=int)
-def dlq_list(as_json: bool, limit: int | None, **flags: Any) -> None:
-    """List dead letters, oldest first, with their failure records (nothing is consumed)."""
-    settings = _settings(**flags)
-    letters = _run(_with_transport(settings, lambda t: t.dlq_list(limit)))
-    for letter in letters:
-        if as_json:
-            click.echo(json.dumps(_entry(letter)))
-        else:
-            failure = letter.failure or {}
-            click.echo(
-                f"{letter.message_id}  {failure.get('kind', '?'):<12} "
-                f"attempts={failure.get('attempts', '?')}  {failure.get('error', '')}"
-            )
-            click.echo(f"    {letter.body[:200]}")
-    if not as_json:
-        click.echo(f"{len(letters)} dead letter(s)")
-
-
-@dlq.command("show")
-@queue_options
-@click.argument("message_id")
-def dlq_show(message_id: str, **flags: Any) -> None:
-    """Print one dead letter (body and failure record) as JSON; exit 1 if it is not there."""
-    settings = _settings(**flags)
-    letters = _run(_with_transport(settings, lambda t: t.dlq_list()))
-    found = [letter for letter in letters if letter.message_id == message_id]
-    if not found:
-        click.echo(f"botqueue: no dead letter with id {message_id}", err=True)
-        sys.exit(1)
-    click.echo(json.dumps(_entry(found[0]), indent=2))
-
-
-def _entry(letter: DeadLetter) -> dict[str, Any]:
-    return {
-        "messageId": letter.message_id,
-        "groupId": letter.group_id,
-        "body": _body(letter.body),
-        "failure": letter.failure,
-    }
-
-
-def _body(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
-@dlq.command("redrive")
-@queue_options
-@click.option("--all", "everything", is_flag=True, help="Redrive every dead letter.")
-@click.argument("message_ids", nargs=-1)
-def dlq_redrive(everything: bool, message_ids: tuple[str, ...], **flags: Any) -> None:
-    """Move dead letters back onto the queue, in order, with fresh deduplication ids."""
-    if everything == bool(message_ids):
-        raise click.UsageError("give message ids or --all (not both)")
-    settings = _settings(**flags)
-    ids = None if everything else list(message_ids)
-    moved = _run(_with_transport(settings, lambda t: t.dlq_redrive(ids)))
-    click.echo(f"redrove {moved} message(s)")
-    if ids is not None and moved < len(ids):
-        sys.exit(1)
-
-
-@dlq.command("purge")
-@queue_options
-@click.option("--yes", is_flag=True, help="Confirm: dead letters are deleted for good.")
-def dlq_purge(yes: bool, **flags: Any) -> None:
-    """Delete every dead letter."""
-    if not yes:
-        raise click.UsageError("dlq purge deletes dead letters for good: add --yes")
-    settings = _settings(**flags)
-    click.echo(f"purged {_run(_with_transport(settings, lambda t: t.dlq_purge()))} message(s)")
+cli.add_command(dlq)
 
 
 @cli.command()

@@ -1,0 +1,57 @@
+"""What the CLI's commands share: queue options, settings, running async work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from .config import Settings, load_settings
+from .logs import configure_logging
+from .transports import Transport, open_transport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def queue_options(command: F) -> F:
+    """Add --queue-url and --dlq-url to a command."""
+    command = click.option("--dlq-url", help="DLQ URL [env BOT_OPERATIONS_DLQ_URL].")(command)
+    return click.option(
+        "--queue-url",
+        help="Queue URL [env BOT_OPERATIONS_QUEUE_URL; default sqlite:///botqueue.db].",
+    )(command)
+
+
+def settings_from(**flags: Any) -> Settings:
+    """Settings from the environment with the command's flags on top; sets up logging."""
+    settings = load_settings(
+        bot_operations_queue_url=flags.pop("queue_url", None),
+        bot_operations_dlq_url=flags.pop("dlq_url", None),
+        **flags,
+    )
+    token = settings.telegram_bot_token
+    configure_logging(
+        settings.botqueue_log_level, token=token.get_secret_value() if token else None
+    )
+    return settings
+
+
+def transport_for(settings: Settings) -> Transport:
+    """The transport the settings name."""
+    return open_transport(settings.bot_operations_queue_url, settings.bot_operations_dlq_url)
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion from a command."""
+    return asyncio.run(coro)
+
+
+async def with_transport(settings: Settings, work: Callable[[Transport], Any]) -> Any:
+    """Run ``work(transport)`` and close the transport."""
+    transport = transport_for(settings)
+    try:
+        return await work(transport)
+    finally:
+        await transport.aclose()
