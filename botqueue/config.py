@@ -85,4 +85,4 @@ def load_settings(**overrides: Any) -> Settings:
         name = str(first["loc"][0]).upper() if first["loc"] else "setting"
         value = first.get("input")
         shown = "" if isinstance(value, dict) or "token" in name.lower() else f" (got {value!r})"
-        raise ConfigurationError(f"{name}: {first['msg']}{shown}") from None
+        raise ConfigurationError(f"{name}: {first['msg'].removeprefix('Value error, ')}{shown}") from None
