@@ -85,4 +85,5 @@ def load_settings(**overrides: Any) -> Settings:
         name = str(first["loc"][0]).upper() if first["loc"] else "setting"
         value = first.get("input")
         shown = "" if isinstance(value, dict) or "token" in name.lower() else f" (got {value!r})"
-        raise ConfigurationError(f"{name}: {first['msg'].removeprefix('Value error, ')}{shown}") from None
+        problem = first["msg"].removeprefix("Value error, ")
+        raise ConfigurationError(f"{name}: {problem}{shown}") from None
