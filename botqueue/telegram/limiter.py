@@ -43,6 +43,11 @@ class SlidingWindow:
     the network or either event loop delays individual calls. Stamping slots at send time
     instead lets jitter squeeze N+1 calls into the server's window, and each 429 then pauses
     every handler.
+
+    Grants are also spaced ``period / limit`` apart on a grid. Without it the slots freed by a
+    burst are re-granted as a burst: the calls queue at the server, each slot holds its call's
+    queueing delay on top of the period, and the next cycle is clocked by those late
+    completions, so the window never drains (measured: 96-98% of the rate instead of 99%).
     """
 
     def __init__(self, rate: float, period: float = 1.0) -> None:
@@ -55,6 +60,8 @@ class SlidingWindow:
         self._busy = 0
         self._lock = asyncio.Lock()
         self._released = asyncio.Event()
+        self._spacing = self.period / self.limit
+        self._next_grant = 0.0
 
     async def acquire(self) -> None:
         """Wait for a free slot and take it; pair with release() when the call completes."""
@@ -64,7 +71,14 @@ class SlidingWindow:
                 while self._done and self._done[0] <= now - self.period:
                     self._done.popleft()
                 if self._busy + len(self._done) < self.limit:
+                    if now < self._next_grant:
+                        await asyncio.sleep(self._next_grant - now)
+                        continue
                     self._busy += 1
+                    # On the grid, so one late wake-up does not push back every later grant;
+                    # after an idle spell the grid restarts from now instead of bursting.
+                    behind = now - self._next_grant >= self._spacing
+                    self._next_grant = (now if behind else self._next_grant) + self._spacing
                     return
                 if self._done:
                     await asyncio.sleep(self._done[0] + self.period - now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 
@@ -145,6 +146,21 @@ async def test_sliding_window_never_exceeds_its_rate() -> None:
         assert sum(1 for s in starts if start <= s < start + 1.0) <= 5
         if i >= 5:
             assert start >= ends[i - 5] + 1.0
+
+
+async def test_sliding_window_spaces_its_grants() -> None:
+    """A burst of waiting callers is let through one spacing apart, not all at once."""
+    window = SlidingWindow(20)
+    granted: list[float] = []
+
+    async def call() -> None:
+        async with window.slot():
+            granted.append(time.monotonic())
+
+    await asyncio.gather(*(call() for _ in range(10)))
+    gaps = [b - a for a, b in itertools.pairwise(granted)]
+    # Lower bounds only: a slow machine widens the gaps, it cannot narrow them.
+    assert min(gaps) >= window.period / window.limit - 0.002
 
 
 async def test_rate_limits_reported_in_counts(
