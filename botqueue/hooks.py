@@ -70,11 +70,9 @@ class LoggingHooks(ConsumerHooks):
     ) -> None:
         """Log the finished operation (the one line per operation: it takes the direct path
         when configure_logging's configuration is in force)."""
-        fields = {
-            "status": outcome.status,
-            "seconds": round(seconds, 4),
-            **operation_fields(op, message),
-        }
+        fields = operation_fields(op, message)
+        fields["status"] = outcome.status
+        fields["seconds"] = round(seconds, 4)
         emit = direct_emitter("info")
         if emit is not None:
             emit("Bot operation done", fields)

@@ -12,6 +12,7 @@ kill (SIGKILL) can lose the last few milliseconds of them.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import queue
@@ -20,11 +21,25 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 Render = Callable[[str, Any], str]
 """(method name, event dict) -> the line."""
 _STOP = object()
+_JSON_ESCAPE = "botqueue-json-escape"
+
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    # \uXXXX (surrogate pairs beyond the BMP): still valid JSON, unlike backslashreplace's \xeb.
+    assert isinstance(error, UnicodeEncodeError)
+    chunk = error.object[error.start : error.end]
+    escaped = chunk.encode("utf-16-be")
+    units = (escaped[i : i + 2].hex() for i in range(0, len(escaped), 2))
+    return "".join(f"\\u{unit}" for unit in units), error.end
+
+
+codecs.register_error(_JSON_ESCAPE, _json_escape)
 _LEVELS = {"warn": "warning", "exception": "error"}
 
 
@@ -90,7 +105,13 @@ class LineWriter:
         text = self.redact("\n".join(lines) + "\n")
         # A closed or broken stream leaves nowhere to report the failure to.
         with contextlib.suppress(OSError, ValueError):
-            self.stream.write(text)
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:
+                # Lines are UTF-8 JSON; a stream that cannot encode a character (an ASCII
+                # terminal) gets it escaped rather than losing the batch.
+                encoding = getattr(self.stream, "encoding", None) or "ascii"
+                self.stream.write(text.encode(encoding, _JSON_ESCAPE).decode(encoding))
             self.stream.flush()
 
 
@@ -145,9 +166,9 @@ class IsoTimestamp:
         return event_dict
 
 
-def _json_encoder() -> Callable[[Any], str]:
-    # One C encoder for every line: json.dumps() builds a new one (and a JSONEncoder) per call,
-    # which was a third of the rendering time. The pure-Python encoder is the fallback.
+def _fallback_encoder() -> Callable[[Any], str]:
+    # The standard library's C encoder, made once (json.dumps() builds one per call), for what
+    # orjson refuses: integers beyond 64 bits, non-string keys.
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - CPython always has it
         return json.JSONEncoder(default=repr).encode
@@ -157,7 +178,17 @@ def _json_encoder() -> Callable[[Any], str]:
     return lambda value: "".join(encode(value, 0))
 
 
-_encode_json = _json_encoder()
+_encode_fallback = _fallback_encoder()
+
+
+def encode_json(event_dict: Any) -> str:
+    """One JSON line: orjson (8x the standard library's C encoder, which was half of a log
+    line's cost), anything it cannot encode as its repr, and the standard library for what
+    orjson refuses outright."""
+    try:
+        return orjson.dumps(event_dict, default=repr).decode()
+    except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
+        return _encode_fallback(event_dict)
 
 
 def line_renderer(use_json: bool, console: structlog.typing.Processor) -> Render:
@@ -168,7 +199,7 @@ def line_renderer(use_json: bool, console: structlog.typing.Processor) -> Render
         event_dict["level"] = _LEVELS.get(method_name, method_name)
         event_dict["timestamp"] = iso_time(time.time())
         if use_json:
-            return _encode_json(event_dict)
+            return encode_json(event_dict)
         return str(console(None, method_name, event_dict))
 
     return render

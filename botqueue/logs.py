@@ -168,11 +168,18 @@ class _Installed:
         emit = self.emitters.get(method_name)
         if emit is None:
             logger = self.logger
+            render, put = logger.render, logger.writer.put
+            merge = structlog.contextvars.merge_contextvars
 
             def emit(event: str, fields: dict[str, Any]) -> None:
-                structlog.contextvars.merge_contextvars(None, method_name, fields)
+                merge(None, method_name, fields)
                 fields["event"] = event
-                logger.msg(method_name, fields)
+                try:
+                    line = render(method_name, fields)
+                except Exception:  # the generic path reports an unrenderable event
+                    logger.msg(method_name, fields)
+                    return
+                put(line)
 
             self.emitters[method_name] = emit
         return emit

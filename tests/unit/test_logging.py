@@ -180,8 +180,8 @@ def test_the_per_operation_line_is_the_same_on_the_direct_path() -> None:
     finally:
         structlog.contextvars.clear_contextvars()
     structlog.get_logger("x").info(  # structlog's own path, for comparison
-        "Bot operation done", status="noop", seconds=0.0012, messageId="m-1", attempt=2,
-        operationType="INVITE_USER", channelId="-1001000000001", userId=5, subscriptionId="s1",
+        "Bot operation done", messageId="m-1", attempt=2, operationType="INVITE_USER",
+        channelId="-1001000000001", userId=5, subscriptionId="s1", status="noop", seconds=0.0012,
     )  # fmt: skip
     direct, with_context, generic = json_lines(out)
     assert {k: v for k, v in direct.items() if k != "timestamp"} == {
@@ -218,3 +218,16 @@ def test_the_writer_batches_survives_a_broken_stream_and_flushes_on_close() -> N
     writer.close()  # writes what is queued before stopping
     lines = out.getvalue().splitlines()
     assert len(lines) == 500 and lines[-1] == "line 499 <token>"
+
+
+def test_values_orjson_refuses_and_non_ascii_on_an_ascii_stream_are_still_written() -> None:
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii", write_through=True)
+    configure_logging("info", stream=stream, json=True)
+    structlog.get_logger("x").info("big", value=2**70, owner=object.__name__)
+    structlog.get_logger("x").info("accents", name="Zoë 🎉")
+    flush_logs()
+    big, accents = (json.loads(line) for line in raw.getvalue().decode().splitlines())
+    assert big["value"] == 2**70  # beyond orjson's 64 bits: the standard encoder took it
+    assert accents["name"] == "Zoë 🎉"  # escaped for the ASCII stream, equal once decoded
+    configure_logging("info", stream=io.StringIO())
