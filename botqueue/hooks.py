@@ -126,18 +126,23 @@ class HookSet(ConsumerHooks):
             name: [m for m in (getattr(h, name, None) for h in self.hooks) if _overridden(m, name)]
             for name in _EVENTS
         }
+        self._started = self._calls["on_started"]
+        self._success = self._calls["on_success"]
 
     def _each(self, name: str, *args: Any) -> None:
         for method in self._calls[name]:
             try:
                 method(*args)
             except Exception as error:  # a broken hook must never fail an operation
-                self.log.error(
-                    "hook raised",
-                    hook=type(getattr(method, "__self__", method)).__name__,
-                    hookEvent=name,
-                    error=repr(error),
-                )
+                self._raised(method, name, error)
+
+    def _raised(self, method: Any, name: str, error: Exception) -> None:
+        self.log.error(
+            "hook raised",
+            hook=type(getattr(method, "__self__", method)).__name__,
+            hookEvent=name,
+            error=repr(error),
+        )
 
     def on_received(self, messages: Sequence[ReceivedMessage]) -> None:
         """Call every hook's on_received."""
@@ -147,15 +152,24 @@ class HookSet(ConsumerHooks):
         """Call every hook's on_deleted."""
         self._each("on_deleted", count)
 
+    # The two events of every operation loop here without _each's argument packing and lookup.
     def on_started(self, op: AnyOperation, message: ReceivedMessage) -> None:
         """Call every hook's on_started."""
-        self._each("on_started", op, message)
+        for method in self._started:
+            try:
+                method(op, message)
+            except Exception as error:
+                self._raised(method, "on_started", error)
 
     def on_success(
         self, op: AnyOperation, message: ReceivedMessage, outcome: Outcome, seconds: float
     ) -> None:
         """Call every hook's on_success."""
-        self._each("on_success", op, message, outcome, seconds)
+        for method in self._success:
+            try:
+                method(op, message, outcome, seconds)
+            except Exception as error:
+                self._raised(method, "on_success", error)
 
     def on_retry(
         self, op: AnyOperation, message: ReceivedMessage, error: BaseException, delay: float

@@ -141,6 +141,7 @@ def hand_over(logger: Any, method_name: str, event_dict: structlog.typing.EventD
 
 
 _second_cache: tuple[int, str] = (-1, "")
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def iso_time(epoch: float) -> str:
@@ -152,7 +153,7 @@ def iso_time(epoch: float) -> str:
     if second != cached:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _second_cache = (second, prefix)  # one assignment: safe across threads
-    return f"{prefix}.{int((epoch - second) * 1000):03d}Z"
+    return prefix + _MILLIS[int((epoch - second) * 1000)]
 
 
 class IsoTimestamp:
