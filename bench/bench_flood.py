@@ -239,13 +239,15 @@ async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
         for rep, n, (name, run) in plan:
             await control.reset()
             await control.set_flood(n)
+            if args.latency_ms:
+                await control.set_latency("*", args.latency_ms / 1000)
             env = Env(url, n, args.seconds, control)
             await run(env)
             results.append(r := env.result(name))
             print(f"rep {rep + 1} N={n} {name}: {r['pct_of_n']:.2f}% of N (steady "
                   f"{r['steady_pct_of_n']:.2f}), {r['pct_429']:.2f}% 429 ({r['total']} requests; "
                   f"client {r['client_ok']} ok, {r['client_429']} 429)", file=sys.stderr)
-    return {"methods": methods, "results": results}
+    return {"methods": methods, "results": results, "latency_ms": args.latency_ms}
 
 
 def print_table(data: dict[str, Any]) -> None:
@@ -263,7 +265,7 @@ def print_table(data: dict[str, Any]) -> None:
         pct, steady, share, ok, limited = (statistics.median(r[k] for r in runs) for k in (
             "pct_of_n", "steady_pct_of_n", "pct_429", "client_ok", "client_429"))
         verdict = ""
-        if name.startswith("botqueue") and n in TARGETS:
+        if name.startswith("botqueue") and n in TARGETS and not data["latency_ms"]:
             met = min(pct, steady) >= TARGETS[n] and share <= MAX_429
             verdict = f"{'met' if met else 'MISSED'} (>= {TARGETS[n]:g}%, <= {MAX_429:g}% 429)"
         rows.append(f"| {n} | {name} | {runs[0]['seconds']:.0f} | {pct * n / 100:.1f} | "
@@ -281,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10 s per contender")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--only", default="botqueue,ptb,naive,even")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the sandbox answers every call this late (a distant server)")
     args = parser.parse_args(argv)
     args.seconds = 10.0 if args.quick else args.seconds
     configure_logging("warning", stream=sys.stderr)
