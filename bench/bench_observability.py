@@ -7,8 +7,9 @@ with metrics and JSON logs on, then with both off, interleaved in one process.
 
 "on" is what a production worker runs: a JSON line per operation (info) through the token
 redactor, MetricsHooks, the queue gauges, the health heartbeat and the /metrics server, scraped
-once a second (Prometheus usually scrapes every 15 s). "off" is log_operations=False, level
-warning, no hooks and no server. Runs alternate off/on on copies of one pre-filled queue.
+once a second by another process (Prometheus usually scrapes every 15 s). "off" is
+log_operations=False, level warning, no hooks and no server. Runs alternate off/on on copies
+of one pre-filled queue.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import contextlib
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,25 +121,34 @@ def operations(count: int, groups: int = 1000) -> list[AnyOperation]:
     return ops
 
 
+_SCRAPER = """
+import sys, time, urllib.request
+url, every = sys.argv[1], float(sys.argv[2])
+while True:
+    time.sleep(every)
+    with urllib.request.urlopen(url, timeout=5) as response:
+        response.read()
+    print(1, flush=True)
+"""
+
+
 @contextlib.contextmanager
 def scraping(url: str, every: float) -> Iterator[list[int]]:
-    """Scrape ``url`` every ``every`` seconds from a thread, as Prometheus would."""
+    """Scrape ``url`` every ``every`` seconds from another process, as Prometheus would (a
+    scraper thread in the worker's process would bill the client's work to the worker)."""
     count = [0]
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(every):
-            with urllib.request.urlopen(url, timeout=5) as response:
-                response.read()
-            count[0] += 1
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+    scraper = subprocess.Popen(
+        [sys.executable, "-c", _SCRAPER, url, str(every)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         yield count
     finally:
-        stop.set()
-        thread.join()
+        scraper.terminate()
+        output, _ = scraper.communicate(timeout=10)
+        count[0] = output.count("1")
 
 
 async def drain(path: Path, expected: int, args: argparse.Namespace, on: bool, log: TextIO) -> Run:
