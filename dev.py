@@ -67,6 +67,7 @@ def main(argv: list[str]) -> int:
         return run(*args)
     steps = [
         [py, "-m", "ruff", "check", "botqueue", "tests", "bench"],
+        [py, "-m", "ruff", "format", "--check", "botqueue", "tests", "bench"],
         [py, "-m", "mypy"],
         # LocalStack lives in its own virtualenv (its extras pin boto3 differently); build it
         # here, outside pytest's per-test timeout, rather than inside the first SQS test.

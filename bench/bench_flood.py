@@ -89,10 +89,18 @@ class Env:
         # exact for a limiter's periodic bursts, which a fixed window would cut at any phase.
         span = (len(self.times) - 1) // self.n * self.n
         slope = span / (self.times[span] - self.times[0]) if span else 0.0
-        return {"contender": name, "n": self.n, "seconds": self.elapsed, "total": total,
-                "limited": limited, "client_ok": self.client[0], "client_429": self.client[1],
-                "pct_of_n": 100 * (total - limited) / self.elapsed / self.n,
-                "steady_pct_of_n": 100 * slope / self.n, "pct_429": 100 * limited / max(1, total)}
+        return {
+            "contender": name,
+            "n": self.n,
+            "seconds": self.elapsed,
+            "total": total,
+            "limited": limited,
+            "client_ok": self.client[0],
+            "client_429": self.client[1],
+            "pct_of_n": 100 * (total - limited) / self.elapsed / self.n,
+            "steady_pct_of_n": 100 * slope / self.n,
+            "pct_429": 100 * limited / max(1, total),
+        }
 
 
 async def get_member(bot: Bot, i: int, retry: bool) -> None:
@@ -109,9 +117,15 @@ async def get_member(bot: Bot, i: int, retry: bool) -> None:
 
 async def run_botqueue(env: Env, concurrency: int) -> None:
     """A real consumer on a pre-filled embedded queue; each RemoveUser is one getChatMember."""
-    ops = [RemoveUser(user_id=target(i)[1], channel_id=str(target(i)[0]),
-                      subscription_id=f"s{i}", reason="expiry")
-           for i in range(int(env.n * env.seconds * 1.3) + 200)]
+    ops = [
+        RemoveUser(
+            user_id=target(i)[1],
+            channel_id=str(target(i)[0]),
+            subscription_id=f"s{i}",
+            reason="expiry",
+        )
+        for i in range(int(env.n * env.seconds * 1.3) + 200)
+    ]
     limits = RateLimits(overall=env.n, per_channel=env.n, per_user_chat=1)
     service = TelegramBotService(DEFAULT_TOKEN, api_url=env.url, limiter=FloodLimiter(limits))
     service.request_observers.append(lambda _method, status, _s: env.count(status == "flood"))
@@ -119,8 +133,13 @@ async def run_botqueue(env: Env, concurrency: int) -> None:
         async with SqliteTransport(f"sqlite:///{tmp}/queue.db") as transport:
             await BotQueueProducer(transport).enqueue_many(ops)
             await service.start()
-            consumer = BotQueueConsumer(service, transport, concurrency=concurrency,
-                                        wait_time_seconds=1, log_operations=False)
+            consumer = BotQueueConsumer(
+                service,
+                transport,
+                concurrency=concurrency,
+                wait_time_seconds=1,
+                log_operations=False,
+            )
             async with env.window():
                 await consumer.start()
                 await asyncio.sleep(env.seconds)
@@ -140,10 +159,12 @@ async def run_client(mode: str, tasks: int, env: Env, group_rate: float | None =
         """Count a 429 or another answer."""
         env.count(response.status_code == 429)
 
-    request = HTTPXRequest(connection_pool_size=64,
-                           httpx_kwargs={"event_hooks": {"response": [on_response]}})
-    async with ExtBot(DEFAULT_TOKEN, base_url=bot_api_base(env.url), request=request,
-                      rate_limiter=limiter) as bot:
+    request = HTTPXRequest(
+        connection_pool_size=64, httpx_kwargs={"event_hooks": {"response": [on_response]}}
+    )
+    async with ExtBot(
+        DEFAULT_TOKEN, base_url=bot_api_base(env.url), request=request, rate_limiter=limiter
+    ) as bot:
 
         async def calls() -> None:
             """Back-to-back calls until cancelled (a 429 left after PTB's retries is skipped)."""
@@ -170,8 +191,12 @@ def contenders(kinds: set[str]) -> list[tuple[str, Callable[[Env], Awaitable[Non
     for c in (10, 50):
         every.append((f"botqueue, concurrency {c}", functools.partial(run_botqueue, concurrency=c)))
     for c, (label, rate) in itertools.product((10, 50), (("default", None), ("1e6", 1e6))):
-        every.append((f"PTB AIORateLimiter, group limit {label}, {c} tasks",
-                      functools.partial(run_client, "ptb", c, group_rate=rate)))
+        every.append(
+            (
+                f"PTB AIORateLimiter, group limit {label}, {c} tasks",
+                functools.partial(run_client, "ptb", c, group_rate=rate),
+            )
+        )
     for c in (10, 50):
         every.append((f"naive retry-on-429, {c} tasks", functools.partial(run_client, "naive", c)))
     every.append(("evenly spaced, 1/N s apart", functools.partial(run_client, "even", 0)))
@@ -181,17 +206,30 @@ def contenders(kinds: set[str]) -> list[tuple[str, Callable[[Env], Awaitable[Non
 def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``python -m botqueue sandbox`` on a free port; return it once it is healthy."""
     rights = {"can_invite_users": True, "can_restrict_members": True}
-    channels = [{"id": target(k)[0], "title": f"Bench {k}", "creator": 1, "bot_rights": rights}
-                for k in range(CHANNELS)]
+    channels = [
+        {"id": target(k)[0], "title": f"Bench {k}", "creator": 1, "bot_rights": rights}
+        for k in range(CHANNELS)
+    ]
     users = [{"id": USER_BASE + u, "first_name": f"U{u}"} for u in range(USERS)]
-    world = {"bots": DEFAULT_WORLD["bots"], "channels": [*DEFAULT_WORLD["channels"], *channels],
-             "users": [*DEFAULT_WORLD["users"], *users]}
+    world = {
+        "bots": DEFAULT_WORLD["bots"],
+        "channels": [*DEFAULT_WORLD["channels"], *channels],
+        "users": [*DEFAULT_WORLD["users"], *users],
+    }
     (workdir / "world.json").write_text(json.dumps(world), encoding="utf-8")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "botqueue", "sandbox", "--port", str(port),
-               "--world", str(workdir / "world.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "botqueue",
+        "sandbox",
+        "--port",
+        str(port),
+        "--world",
+        str(workdir / "world.json"),
+    ]
     with (workdir / "sandbox.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
@@ -211,10 +249,14 @@ async def calls_per_operation(url: str, control: SandboxControl) -> dict[str, di
     await service.start()  # getMe, cached from here on
     methods: dict[str, dict[str, int]] = {}
     for name, op in (
-        ("invite (new user)", InviteUser(user_id=1004, channel_id=PREMIUM, subscription_id="c-1",
-                                         order_id="o-1")),
-        ("remove (member)", RemoveUser(user_id=1001, channel_id=PREMIUM, subscription_id="c-2",
-                                       reason="expiry")),
+        (
+            "invite (new user)",
+            InviteUser(user_id=1004, channel_id=PREMIUM, subscription_id="c-1", order_id="o-1"),
+        ),
+        (
+            "remove (member)",
+            RemoveUser(user_id=1001, channel_id=PREMIUM, subscription_id="c-2", reason="expiry"),
+        ),
         ("verify", VerifyPermissions(channel_id=PREMIUM)),
     ):
         before = (await control.requests())["methods"]
@@ -229,8 +271,11 @@ async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
     """Measure calls per operation, then every contender at every N, ``--reps`` times."""
     kinds = set(args.only.split(","))
     if "ptb" in kinds and importlib.util.find_spec("aiolimiter") is None:
-        print("NOTE: no aiolimiter, AIORateLimiter skipped (pip install "
-              "'python-telegram-bot[rate-limiter]==22.8' to compare)", file=sys.stderr)
+        print(
+            "NOTE: no aiolimiter, AIORateLimiter skipped (pip install "
+            "'python-telegram-bot[rate-limiter]==22.8' to compare)",
+            file=sys.stderr,
+        )
         kinds.discard("ptb")
     results: list[dict[str, Any]] = []
     async with SandboxControl(url) as control:
@@ -244,9 +289,12 @@ async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
             env = Env(url, n, args.seconds, control)
             await run(env)
             results.append(r := env.result(name))
-            print(f"rep {rep + 1} N={n} {name}: {r['pct_of_n']:.2f}% of N (steady "
-                  f"{r['steady_pct_of_n']:.2f}), {r['pct_429']:.2f}% 429 ({r['total']} requests; "
-                  f"client {r['client_ok']} ok, {r['client_429']} 429)", file=sys.stderr)
+            print(
+                f"rep {rep + 1} N={n} {name}: {r['pct_of_n']:.2f}% of N (steady "
+                f"{r['steady_pct_of_n']:.2f}), {r['pct_429']:.2f}% 429 ({r['total']} requests; "
+                f"client {r['client_ok']} ok, {r['client_429']} 429)",
+                file=sys.stderr,
+            )
     return {"methods": methods, "results": results, "latency_ms": args.latency_ms}
 
 
@@ -255,36 +303,50 @@ def print_table(data: dict[str, Any]) -> None:
     print("\nBot API calls per operation (the real service against the sandbox):")
     for name, calls in data["methods"].items():
         print(f"  {name}: {sum(calls.values())} {calls}")
-    rows = ["\nMedians over the repetitions; % of N and 429 % from the sandbox's counts.\n",
-            "| N | contender | s | ok/s | % of N | steady | 429 % | client ok / 429 | target |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [
+        "\nMedians over the repetitions; % of N and 429 % from the sandbox's counts.\n",
+        "| N | contender | s | ok/s | % of N | steady | 429 % | client ok / 429 | target |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for r in data["results"]:
         groups.setdefault((r["n"], r["contender"]), []).append(r)
     for (n, name), runs in groups.items():
-        pct, steady, share, ok, limited = (statistics.median(r[k] for r in runs) for k in (
-            "pct_of_n", "steady_pct_of_n", "pct_429", "client_ok", "client_429"))
+        pct, steady, share, ok, limited = (
+            statistics.median(r[k] for r in runs)
+            for k in ("pct_of_n", "steady_pct_of_n", "pct_429", "client_ok", "client_429")
+        )
         verdict = ""
         if name.startswith("botqueue") and n in TARGETS and not data["latency_ms"]:
             met = min(pct, steady) >= TARGETS[n] and share <= MAX_429
             verdict = f"{'met' if met else 'MISSED'} (>= {TARGETS[n]:g}%, <= {MAX_429:g}% 429)"
-        rows.append(f"| {n} | {name} | {runs[0]['seconds']:.0f} | {pct * n / 100:.1f} | "
-                    f"{pct:.2f} | {steady:.2f} | {share:.2f} | {ok:,.0f} / {limited:,.0f} | "
-                    f"{verdict} |")
+        rows.append(
+            f"| {n} | {name} | {runs[0]['seconds']:.0f} | {pct * n / 100:.1f} | "
+            f"{pct:.2f} | {steady:.2f} | {share:.2f} | {ok:,.0f} / {limited:,.0f} | "
+            f"{verdict} |"
+        )
     print("\n".join(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse options, start the sandbox, run the benchmark, stop the sandbox, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default=[30, 100], help="comma-separated N (calls/s)",
-                        type=lambda rates: [int(r) for r in rates.split(",") if r])
+    parser.add_argument(
+        "--rates",
+        default=[30, 100],
+        help="comma-separated N (calls/s)",
+        type=lambda rates: [int(r) for r in rates.split(",") if r],
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="per contender and N")
     parser.add_argument("--quick", action="store_true", help="10 s per contender")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--only", default="botqueue,ptb,naive,even")
-    parser.add_argument("--latency-ms", type=float, default=0.0,
-                        help="the sandbox answers every call this late (a distant server)")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="the sandbox answers every call this late (a distant server)",
+    )
     args = parser.parse_args(argv)
     args.seconds = 10.0 if args.quick else args.seconds
     configure_logging("warning", stream=sys.stderr)

@@ -37,10 +37,17 @@ class Channel:
         """Build a channel from its world-file entry."""
         rights = spec.bot_rights if isinstance(spec.bot_rights, RightsSpec) else None
         return cls(
-            id=spec.id, type=spec.type, title=spec.title, username=spec.username,
-            creator=spec.creator, bot_rights=rights, bot_kicked=spec.bot_rights == "kicked",
-            admins=set(spec.admins), members=set(spec.members),
-            restricted=set(spec.restricted), banned=dict.fromkeys(spec.banned, 0),
+            id=spec.id,
+            type=spec.type,
+            title=spec.title,
+            username=spec.username,
+            creator=spec.creator,
+            bot_rights=rights,
+            bot_kicked=spec.bot_rights == "kicked",
+            admins=set(spec.admins),
+            members=set(spec.members),
+            restricted=set(spec.restricted),
+            banned=dict.fromkeys(spec.banned, 0),
         )
 
     def status_of(self, user_id: int) -> Status:
@@ -94,9 +101,15 @@ class Channel:
         if self.bot_rights is not None:
             rights = self.bot_rights.model_dump()
         return {
-            "id": self.id, "type": self.type, "title": self.title, "username": self.username,
-            "creator": self.creator, "bot_rights": rights, "admins": sorted(self.admins),
-            "members": sorted(self.members), "restricted": sorted(self.restricted),
+            "id": self.id,
+            "type": self.type,
+            "title": self.title,
+            "username": self.username,
+            "creator": self.creator,
+            "bot_rights": rights,
+            "admins": sorted(self.admins),
+            "members": sorted(self.members),
+            "restricted": sorted(self.restricted),
             "banned": sorted(self.banned),
         }
 
@@ -130,7 +143,11 @@ class SentMessage:
     def record(self) -> dict[str, Any]:
         """The message as the control API lists it."""
         return {
-            "message_id": self.message_id, "chat_id": self.chat_id, "bot_id": self.bot_id,
-            "date": self.date, "text": self.text, "parse_mode": self.parse_mode,
+            "message_id": self.message_id,
+            "chat_id": self.chat_id,
+            "bot_id": self.bot_id,
+            "date": self.date,
+            "text": self.text,
+            "parse_mode": self.parse_mode,
             "reply_markup": self.reply_markup,
         }

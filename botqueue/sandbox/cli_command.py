@@ -52,12 +52,22 @@ def add_sandbox_command(cli: click.Group) -> None:
 
     @cli.command("sandbox")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-    @click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535),
-                  help="Port to bind (0 picks a free one).")
-    @click.option("--world", "world_file", type=click.Path(exists=True, dir_okay=False,
-                  path_type=Path), help="World file (JSON); the built-in world if omitted.")
-    @click.option("--allow-remote", is_flag=True,
-                  help="Allow binding an address other machines can reach.")
+    @click.option(
+        "--port",
+        default=8081,
+        show_default=True,
+        type=click.IntRange(0, 65535),
+        help="Port to bind (0 picks a free one).",
+    )
+    @click.option(
+        "--world",
+        "world_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="World file (JSON); the built-in world if omitted.",
+    )
+    @click.option(
+        "--allow-remote", is_flag=True, help="Allow binding an address other machines can reach."
+    )
     def sandbox(host: str, port: int, world_file: Path | None, allow_remote: bool) -> None:
         """Run a local Telegram Bot API server (no real bot or network needed)."""
         if not is_loopback(host) and not allow_remote:

@@ -97,9 +97,7 @@ class SandboxControl:
 
     async def join(self, user_id: int, invite_link: str) -> str:
         """A user opens an invite link; returns "member" or "pending", raises if refused."""
-        data = await self._request(
-            "POST", "join", {"user_id": user_id, "invite_link": invite_link}
-        )
+        data = await self._request("POST", "join", {"user_id": user_id, "invite_link": invite_link})
         return str(data["status"])
 
     async def members(self, chat: int | str) -> dict[str, Any]:

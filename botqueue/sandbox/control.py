@@ -170,8 +170,10 @@ async def add_fault(request: web.Request) -> web.Response:
     description = body.get("description")
     try:
         fault = make_fault(
-            _int(body, "error_code"), str(description) if description else None,
-            _int(body, "count") if "count" in body else 1, **optional,
+            _int(body, "error_code"),
+            str(description) if description else None,
+            _int(body, "count") if "count" in body else 1,
+            **optional,
         )
     except ValueError as error:
         raise ControlError(str(error)) from None

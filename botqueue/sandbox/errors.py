@@ -92,7 +92,9 @@ class ApiError(Exception):
     def envelope(self) -> dict[str, Any]:
         """The JSON body Telegram sends for this error."""
         body: dict[str, Any] = {
-            "ok": False, "error_code": self.code, "description": self.description,
+            "ok": False,
+            "error_code": self.code,
+            "description": self.description,
         }
         parameters: dict[str, int] = {}
         if self.retry_after is not None:

@@ -43,7 +43,9 @@ class Fault:
     def error(self) -> ApiError:
         """The error to answer with."""
         return ApiError(
-            self.description, code=self.error_code, retry_after=self.retry_after,
+            self.description,
+            code=self.error_code,
+            retry_after=self.retry_after,
             migrate_to_chat_id=self.migrate_to_chat_id,
         )
 
@@ -64,7 +66,8 @@ def make_fault(
         retry_after = 1
     if description is None:
         description = (
-            too_many_requests(retry_after or 1) if error_code == 429
+            too_many_requests(retry_after or 1)
+            if error_code == 429
             else _DEFAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}")
         )
     return Fault(error_code, description, count, retry_after, migrate_to_chat_id)

@@ -127,8 +127,12 @@ def create_chat_invite_link(call: Call) -> Any:
     if member_limit > MAX_MEMBER_LIMIT:
         raise ApiError(e.USAGE_LIMIT_INVALID)
     link = call.state.new_link(
-        channel, call.bot, name=name, expire_date=expire_date or None,
-        member_limit=member_limit or None, creates_join_request=creates_join_request,
+        channel,
+        call.bot,
+        name=name,
+        expire_date=expire_date or None,
+        member_limit=member_limit or None,
+        creates_join_request=creates_join_request,
     )
     return invite_link_json(call.state, link)
 
@@ -241,7 +245,10 @@ def send_message(call: Call) -> Any:
             _require(channel, "can_post_messages", e.NEED_ADMIN_RIGHTS_CHANNEL)
         chat = chat_json(channel)
     message = state.record_message(
-        chat["id"], call.bot, text, parse_mode=args.text("parse_mode") or None,
+        chat["id"],
+        call.bot,
+        text,
+        parse_mode=args.text("parse_mode") or None,
         reply_markup=args.json_value("reply_markup"),
     )
     return message_json(state, message, chat)

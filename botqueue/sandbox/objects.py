@@ -17,9 +17,17 @@ JSON = dict[str, Any]
 
 # Rights every ChatMemberAdministrator carries, and those only channels or groups carry.
 _COMMON_RIGHTS = (
-    "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
-    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
-    "can_edit_stories", "can_delete_stories", "can_send_welcome_messages",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+    "can_send_welcome_messages",
 )
 _CHANNEL_RIGHTS = ("can_post_messages", "can_edit_messages", "can_manage_direct_messages")
 _GROUP_RIGHTS = ("can_pin_messages", "can_manage_topics")
@@ -29,15 +37,29 @@ HUMAN_ADMIN_RIGHTS = RightsSpec.model_validate(
 )
 """What a human administrator may do in the sandbox: everything but promote others."""
 _RESTRICTED_FLAGS = (
-    "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos",
-    "can_send_videos", "can_send_video_notes", "can_send_voice_notes", "can_send_polls",
-    "can_send_other_messages", "can_add_web_page_previews", "can_react_to_messages",
-    "can_edit_tag", "can_change_info", "can_invite_users", "can_pin_messages",
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
     "can_manage_topics",
 )
 _NO_GIFTS = {
-    "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-    "premium_subscription": False, "gifts_from_channels": False,
+    "unlimited_gifts": False,
+    "limited_gifts": False,
+    "unique_gifts": False,
+    "premium_subscription": False,
+    "gifts_from_channels": False,
 }
 
 
@@ -47,22 +69,32 @@ def _drop_none(data: JSON) -> JSON:
 
 def user_json(user: UserSpec) -> JSON:
     """A User object for a person."""
-    return _drop_none({
-        "id": user.id, "is_bot": False, "first_name": user.first_name,
-        "last_name": user.last_name, "username": user.username,
-        "language_code": user.language_code,
-    })
+    return _drop_none(
+        {
+            "id": user.id,
+            "is_bot": False,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "username": user.username,
+            "language_code": user.language_code,
+        }
+    )
 
 
 def bot_json(bot: BotSpec, *, full: bool = False) -> JSON:
     """A User object for a bot; ``full`` adds the fields only getMe returns."""
     data: JSON = {
-        "id": bot.id, "is_bot": True, "first_name": bot.first_name, "username": bot.username,
+        "id": bot.id,
+        "is_bot": True,
+        "first_name": bot.first_name,
+        "username": bot.username,
     }
     if full:
         data |= {
-            "can_join_groups": True, "can_read_all_group_messages": False,
-            "supports_inline_queries": False, "can_connect_to_business": False,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
             "has_main_web_app": False,
         }
     return data
@@ -76,24 +108,34 @@ def person_json(state: SandboxState, user_id: int) -> JSON:
 
 def chat_json(channel: Channel) -> JSON:
     """A Chat object for a channel or group."""
-    return _drop_none({
-        "id": channel.id, "type": channel.type, "title": channel.title,
-        "username": channel.username,
-    })
+    return _drop_none(
+        {
+            "id": channel.id,
+            "type": channel.type,
+            "title": channel.title,
+            "username": channel.username,
+        }
+    )
 
 
 def private_chat_json(user: UserSpec) -> JSON:
     """A Chat object for a private chat with a user."""
-    return _drop_none({
-        "id": user.id, "type": "private", "first_name": user.first_name,
-        "last_name": user.last_name, "username": user.username,
-    })
+    return _drop_none(
+        {
+            "id": user.id,
+            "type": "private",
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "username": user.username,
+        }
+    )
 
 
 def full_info(chat: JSON) -> JSON:
     """A ChatFullInfo object: the Chat plus the fields getChat always returns."""
     return chat | {
-        "accent_color_id": abs(chat["id"]) % 7, "max_reaction_count": 11,
+        "accent_color_id": abs(chat["id"]) % 7,
+        "max_reaction_count": 11,
         "accepted_gift_types": dict(_NO_GIFTS),
     }
 
@@ -127,14 +169,19 @@ def invite_link_json(state: SandboxState, link: InviteLink) -> JSON:
     if link.creates_join_request:
         channel = state.channels[link.chat_id]
         pending = sum(1 for via in channel.pending.values() if via == link.invite_link)
-    return _drop_none({
-        "invite_link": link.invite_link,
-        "creator": bot_json(state.bots_by_id[link.creator_id]),
-        "creates_join_request": link.creates_join_request,
-        "is_primary": False, "is_revoked": link.is_revoked, "name": link.name,
-        "expire_date": link.expire_date, "member_limit": link.member_limit,
-        "pending_join_request_count": pending,
-    })
+    return _drop_none(
+        {
+            "invite_link": link.invite_link,
+            "creator": bot_json(state.bots_by_id[link.creator_id]),
+            "creates_join_request": link.creates_join_request,
+            "is_primary": False,
+            "is_revoked": link.is_revoked,
+            "name": link.name,
+            "expire_date": link.expire_date,
+            "member_limit": link.member_limit,
+            "pending_join_request_count": pending,
+        }
+    )
 
 
 def message_json(state: SandboxState, message: SentMessage, chat: JSON) -> JSON:

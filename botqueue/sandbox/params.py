@@ -67,8 +67,9 @@ class Args:
         """A boolean: "true" (any case) or "1"."""
         return self.text(name).strip().lower() in ("true", "1")
 
-    def clamped(self, name: str, default: int = 0, low: int = _INT32[0],
-                high: int = _INT32[1]) -> int:
+    def clamped(
+        self, name: str, default: int = 0, low: int = _INT32[0], high: int = _INT32[1]
+    ) -> int:
         """An integer clamped into [low, high], as the official server reads most numbers."""
         raw = self.text(name)
         value = default if not raw else _integer(raw)

@@ -91,7 +91,9 @@ class SandboxServer:
         """Bind the socket and start answering."""
         # handler_cancellation: a client that gives up cancels its call (hangs, latency).
         runner = web.AppRunner(
-            self.app, handler_cancellation=True, shutdown_timeout=1.0,
+            self.app,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
             access_log=logging.getLogger("aiohttp.access") if self._access_log else None,
         )
         await runner.setup()

@@ -36,7 +36,8 @@ class SandboxState:
     def request_counts(self) -> dict[str, Any]:
         """Calls per method, the total, and how many were answered 429."""
         return {
-            "methods": dict(self.requests), "total": self.total_requests,
+            "methods": dict(self.requests),
+            "total": self.total_requests,
             "rate_limited": self.rate_limited,
         }
 
@@ -127,8 +128,12 @@ class SandboxState:
         """Store a sent message with the chat's next message id."""
         self._message_ids[chat_id] += 1
         message = SentMessage(
-            message_id=self._message_ids[chat_id], chat_id=chat_id, bot_id=bot.id,
-            date=self.now(), text=text, **extra,
+            message_id=self._message_ids[chat_id],
+            chat_id=chat_id,
+            bot_id=bot.id,
+            date=self.now(),
+            text=text,
+            **extra,
         )
         self.messages.append(message)
         return message
@@ -138,9 +143,11 @@ class SandboxState:
         old = self.channels[chat_id]
         new = self.channels.get(to_chat_id)
         if new is None:
-            new = Channel.from_spec(ChannelSpec.model_validate(
-                {**old.to_spec(), "id": to_chat_id, "type": "supergroup", "username": None}
-            ))
+            new = Channel.from_spec(
+                ChannelSpec.model_validate(
+                    {**old.to_spec(), "id": to_chat_id, "type": "supergroup", "username": None}
+                )
+            )
         old.migrated_to = to_chat_id
         if old.username:
             self.usernames.pop(old.username.lower(), None)

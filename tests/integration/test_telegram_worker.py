@@ -29,17 +29,24 @@ async def run_worker(
     )
     env.pop("BOTQUEUE_SERVICE", None)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "botqueue", "worker", "--wait-time", "1", *args,
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "botqueue",
+        "worker",
+        "--wait-time",
+        "1",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_invalid_token_stops_the_worker_at_once(
-    sandbox: SandboxServer, db_url: str
-) -> None:
+async def test_invalid_token_stops_the_worker_at_once(sandbox: SandboxServer, db_url: str) -> None:
     async with SqliteTransport(db_url) as transport:
         await BotQueueProducer(transport).enqueue(
             InviteUser(user_id=1004, channel_id=PREMIUM, subscription_id="s", order_id="o")
