@@ -1,4 +1,5 @@
-"""Fixtures for the Bot API sandbox: a started server with the default world, and its control."""
+"""Fixtures for the Bot API sandbox (a started server with the default world, and its control)
+and, registered here once for every test module, the real SQS servers'."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from botqueue.sandbox import SandboxControl, SandboxServer
+from tests.integration.sqs_servers import (  # noqa: F401 (fixtures, used by name)
+    localstack_server_fixture,
+    moto_server_fixture,
+    sqs_fixture,
+    sqs_server_fixture,
+)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -261,30 +261,29 @@ def start_moto(folder: Path) -> SqsServer:
     return _start("moto", command, env, folder, port)
 
 
-@pytest.fixture(scope="session", name="localstack_server")
-def localstack_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqsServer]:
-    """LocalStack for the session (fails under CI, skips elsewhere, if it cannot start)."""
+def _session_server(
+    start: Callable[[Path], SqsServer], folder: pytest.TempPathFactory, name: str
+) -> Iterator[SqsServer]:
     try:
-        server = start_localstack(tmp_path_factory.mktemp("localstack"))
+        server = start(folder.mktemp(name))
     except ServerUnavailable as error:
         unavailable(str(error))
     try:
         yield server
     finally:
         stop(server)
+
+
+@pytest.fixture(scope="session", name="localstack_server")
+def localstack_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqsServer]:
+    """LocalStack for the session (fails under CI, skips elsewhere, if it cannot start)."""
+    yield from _session_server(start_localstack, tmp_path_factory, "localstack")
 
 
 @pytest.fixture(scope="session", name="moto_server")
 def moto_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqsServer]:
     """moto's server for the session (fails under CI, skips elsewhere, if it cannot start)."""
-    try:
-        server = start_moto(tmp_path_factory.mktemp("moto"))
-    except ServerUnavailable as error:
-        unavailable(str(error))
-    try:
-        yield server
-    finally:
-        stop(server)
+    yield from _session_server(start_moto, tmp_path_factory, "moto")
 
 
 @pytest.fixture(params=["localstack", "moto"], name="sqs_server")

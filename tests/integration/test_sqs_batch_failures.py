@@ -8,12 +8,6 @@ from botqueue.transports import OutgoingMessage
 from botqueue.transports.base import MAX_MESSAGE_BYTES
 from botqueue.transports.sqs import SqsTransport
 from tests.integration.sqs_faults import RequestCounter, fail_entries
-from tests.integration.sqs_servers import (  # noqa: F401 (fixtures, used by name)
-    localstack_server_fixture,
-    moto_server_fixture,
-    sqs_fixture,
-    sqs_server_fixture,
-)
 
 
 def msg(body: str, group: str) -> OutgoingMessage:

@@ -13,15 +13,7 @@ from botqueue.operations import AnyOperation
 from botqueue.transports import OutgoingMessage
 from botqueue.transports.sqs import SqsTransport
 from tests.integration.sqs_faults import Faults, RequestCounter, network_error, throttled
-from tests.integration.sqs_servers import (  # noqa: F401 (fixtures, used by name)
-    SqsServer,
-    create_queue_pair,
-    delete_queue_pair,
-    localstack_server_fixture,
-    moto_server_fixture,
-    sqs_fixture,
-    sqs_server_fixture,
-)
+from tests.integration.sqs_servers import SqsServer, create_queue_pair, delete_queue_pair
 
 
 class CountingService:

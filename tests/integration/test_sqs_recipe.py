@@ -10,10 +10,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tests.integration.sqs_servers import (  # noqa: F401 (fixture, used by name)
-    SqsServer,
-    localstack_server_fixture,
-)
+from tests.integration.sqs_servers import SqsServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

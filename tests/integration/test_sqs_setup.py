@@ -19,12 +19,7 @@ from botqueue.transports.sqs_cli import add_sqs_commands
 from botqueue.transports.sqs_client import create_client
 from botqueue.transports.sqs_setup import setup_queues
 from tests.integration.sqs_faults import RequestCounter
-from tests.integration.sqs_servers import (  # noqa: F401 (fixtures, used by name)
-    SqsServer,
-    localstack_server_fixture,
-    moto_server_fixture,
-    sqs_server_fixture,
-)
+from tests.integration.sqs_servers import SqsServer
 
 
 def names() -> tuple[str, str]:

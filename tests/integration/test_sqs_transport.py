@@ -14,15 +14,7 @@ from botqueue.transports import OutgoingMessage, open_transport
 from botqueue.transports.sqs import SqsTransport
 from botqueue.transports.sqs_client import LONG_POLL_SECONDS
 from tests.integration.sqs_faults import Faults, RequestCounter
-from tests.integration.sqs_servers import (  # noqa: F401 (fixtures, used by name)
-    SqsServer,
-    create_queue_pair,
-    delete_queue_pair,
-    localstack_server_fixture,
-    moto_server_fixture,
-    sqs_fixture,
-    sqs_server_fixture,
-)
+from tests.integration.sqs_servers import SqsServer, create_queue_pair, delete_queue_pair
 
 
 def msg(body: str, group: str = "g") -> OutgoingMessage:

@@ -16,11 +16,7 @@ from pathlib import Path
 import pytest
 
 from botqueue.transports import MAX_MESSAGE_BYTES, OutgoingMessage, Transport, open_transport
-from tests.integration.sqs_servers import (  # noqa: F401 (session fixtures, used by name)
-    localstack_server_fixture,
-    moto_server_fixture,
-    sqs_transport,
-)
+from tests.integration.sqs_servers import sqs_transport
 
 # Where a real SQS server differs from the embedded queue's stricter semantics, or moto from SQS.
 SQS_SKIPS = {
