@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import CountingService
+
 from botqueue import (
     BotQueueConsumer,
     BotQueueProducer,
     InviteUser,
-    Outcome,
     RemoveUser,
-    VerifyPermissions,
 )
 from botqueue.logs import configure_logging
 from botqueue.transports import SqliteTransport
@@ -76,37 +76,10 @@ async def fill(path: Path, count: int) -> None:
         assert stats.visible == count, stats
 
 
-class SlowService:
-    """A bot service that takes ``delay`` seconds per call and counts its calls."""
-
-    def __init__(self, delay: float) -> None:
-        """Take ``delay`` seconds per call."""
-        self.delay = delay
-        self.calls = 0
-
-    async def _call(self) -> Outcome:
-        """Sleep, count, succeed."""
-        await asyncio.sleep(self.delay)
-        self.calls += 1
-        return Outcome()
-
-    async def invite_user(self, op: InviteUser) -> Outcome:
-        """Pretend to invite."""
-        return await self._call()
-
-    async def remove_user(self, op: RemoveUser) -> Outcome:
-        """Pretend to remove."""
-        return await self._call()
-
-    async def verify_permissions(self, op: VerifyPermissions) -> Outcome:
-        """Pretend to verify."""
-        return await self._call()
-
-
 async def work(path: Path, seconds: float, concurrency: int, delay: float) -> dict[str, Any]:
     """Consume for ``seconds``, stop gracefully, and report peak RSS and progress."""
     imported_kib = peak_rss_kib()
-    service = SlowService(delay)
+    service = CountingService(delay)
     async with SqliteTransport(f"sqlite:///{path}") as transport:
         before = await transport.stats()
         consumer = BotQueueConsumer(

@@ -29,12 +29,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
+from _common import CountingService
+
 from botqueue import (
     AnyOperation,
     BotQueueConsumer,
     BotQueueProducer,
     InviteUser,
-    Outcome,
     RemoveUser,
     VerifyPermissions,
 )
@@ -51,33 +52,6 @@ from botqueue.transports import SqliteTransport
 TARGET_RATIO = 0.90
 """The rate with metrics and logs on must be at least this share of the rate with both off."""
 TOKEN = "123456789:AAbenchmarkTokenbenchmarkToken0000"
-
-
-class NoopService:
-    """A bot service that does nothing, or waits ``seconds`` per call (a stand-in for the
-    Bot API's latency)."""
-
-    def __init__(self, seconds: float = 0.0) -> None:
-        self.calls = 0
-        self.seconds = seconds
-
-    async def _call(self) -> Outcome:
-        self.calls += 1
-        if self.seconds:
-            await asyncio.sleep(self.seconds)
-        return Outcome()
-
-    async def invite_user(self, op: InviteUser) -> Outcome:
-        """Count the call."""
-        return await self._call()
-
-    async def remove_user(self, op: RemoveUser) -> Outcome:
-        """Count the call."""
-        return await self._call()
-
-    async def verify_permissions(self, op: VerifyPermissions) -> Outcome:
-        """Count the call."""
-        return await self._call()
 
 
 @dataclass
@@ -153,7 +127,7 @@ def scraping(url: str, every: float) -> Iterator[list[int]]:
 
 async def drain(path: Path, expected: int, args: argparse.Namespace, on: bool, log: TextIO) -> Run:
     """Drain one copy of the queue with observability on or off."""
-    service = NoopService(args.service_seconds)
+    service = CountingService(args.service_seconds)
     concurrency = args.concurrency
     configure_logging("info" if on else "warning", stream=log, json=True, token=TOKEN)
     async with SqliteTransport(f"sqlite:///{path}") as transport:

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the LocalStack launcher lives with the integration tests
 
 import boto3  # noqa: E402
+from _common import CountingService  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 from botqueue import (  # noqa: E402
@@ -48,7 +49,6 @@ from botqueue import (  # noqa: E402
     BotQueueConsumer,
     BotQueueProducer,
     InviteUser,
-    Outcome,
     RemoveUser,
 )
 from botqueue.logs import configure_logging  # noqa: E402
@@ -203,23 +203,6 @@ def run_boto3_single(endpoint: str, url: str, ops: list[AnyOperation]) -> Result
     )
 
 
-class NoopService:
-    """A bot service that does nothing and sets ``done`` after ``total`` calls."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.calls = 0
-        self.done = asyncio.Event()
-
-    async def _call(self, op: AnyOperation) -> Outcome:
-        self.calls += 1
-        if self.calls >= self.total:
-            self.done.set()
-        return Outcome()
-
-    invite_user = remove_user = verify_permissions = _call
-
-
 async def run_botqueue(
     endpoint: str, urls: tuple[str, str], ops: list[AnyOperation], concurrency: int
 ) -> Result:
@@ -238,7 +221,7 @@ async def run_botqueue(
     async with BotQueueProducer(producer_side) as producer:
         await producer.enqueue_many(ops)
     sent = time.perf_counter()
-    service = NoopService(len(ops))
+    service = CountingService(total=len(ops))
     consumer = BotQueueConsumer(service, consumer_side, concurrency=concurrency)
     await consumer.start()
     await service.done.wait()

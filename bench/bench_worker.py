@@ -20,12 +20,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from _common import CountingService
+
 from botqueue import (
     AnyOperation,
     BotQueueConsumer,
     BotQueueProducer,
     InviteUser,
-    Outcome,
     RemoveUser,
     VerifyPermissions,
 )
@@ -35,33 +36,6 @@ from botqueue.transports import SqliteTransport
 TARGET_OPS = 2000.0
 """Operations/s one worker should reach with a no-op service."""
 CHANNELS = 50
-
-
-class NoopService:
-    """A bot service that does nothing and counts its calls."""
-
-    def __init__(self) -> None:
-        """Start with no calls."""
-        self.calls = 0
-        self.last_call = 0.0
-
-    def _count(self) -> Outcome:
-        """Count the call and note when it happened."""
-        self.calls += 1
-        self.last_call = time.perf_counter()
-        return Outcome()
-
-    async def invite_user(self, op: InviteUser) -> Outcome:
-        """Count the call."""
-        return self._count()
-
-    async def remove_user(self, op: RemoveUser) -> Outcome:
-        """Count the call."""
-        return self._count()
-
-    async def verify_permissions(self, op: VerifyPermissions) -> Outcome:
-        """Count the call."""
-        return self._count()
 
 
 @dataclass
@@ -122,7 +96,7 @@ async def fill(path: Path, ops: list[AnyOperation]) -> float:
 
 async def consume(path: Path, expected: int, concurrency: int) -> Run:
     """Drain the queue file with one consumer; check everything was processed exactly once."""
-    service = NoopService()
+    service = CountingService()
     async with SqliteTransport(f"sqlite:///{path}") as transport:
         consumer = BotQueueConsumer(
             service,
