@@ -328,6 +328,14 @@ def print_table(data: dict[str, Any]) -> None:
     print("\n".join(rows))
 
 
+def _milliseconds(text: str) -> float:
+    """A non-negative number of milliseconds (argparse type)."""
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse options, start the sandbox, run the benchmark, stop the sandbox, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -343,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="botqueue,ptb,naive,even")
     parser.add_argument(
         "--latency-ms",
-        type=float,
+        type=_milliseconds,
         default=0.0,
         help="the sandbox answers every call this late (a distant server)",
     )
