@@ -16,8 +16,8 @@ from .inflight import AckBuffer, VisibilityKeeper
 from .processor import MessageProcessor
 from .retry import Backoff
 from .service import BotService
-from .transports import open_transport
 from .transports.base import ReceivedMessage, Transport
+from .transports.configured import configured_transport
 
 log = structlog.get_logger("botqueue.consumer")
 
@@ -54,7 +54,8 @@ class BotQueueConsumer:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._owns_transport = transport is None
-        self.transport = transport or open_transport(
+        # No transport and no URL: the configured queue, as the worker command reads it.
+        self.transport = transport or configured_transport(
             queue_url, dlq_url, visibility_timeout=visibility_timeout
         )
         self.concurrency = concurrency

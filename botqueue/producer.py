@@ -17,8 +17,8 @@ from .operations import (
     VerifyPermissions,
     build_operation,
 )
-from .transports import open_transport
 from .transports.base import OutgoingMessage, Transport
+from .transports.configured import configured_transport
 
 log = structlog.get_logger("botqueue.producer")
 
@@ -51,7 +51,9 @@ class BotQueueProducer:
     """Enqueues invite, remove and verify operations; ``async with`` it, or call aclose().
 
     Every argument is validated before anything is sent: an invalid one raises
-    OperationValidationError naming the field.
+    OperationValidationError naming the field. Without a transport or ``queue_url`` it opens
+    the configured queue (BOT_OPERATIONS_QUEUE_URL and BOT_OPERATIONS_DLQ_URL, else
+    ``./botqueue.db``); a malformed setting raises ConfigurationError.
     """
 
     def __init__(
@@ -62,7 +64,7 @@ class BotQueueProducer:
         dlq_url: str | None = None,
     ) -> None:
         self._owns_transport = transport is None
-        self.transport = transport or open_transport(queue_url, dlq_url)
+        self.transport = transport or configured_transport(queue_url, dlq_url)
 
     async def __aenter__(self) -> BotQueueProducer:
         return self

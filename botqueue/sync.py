@@ -27,7 +27,12 @@ class SyncBotQueueProducer:
             target=self._loop.run_forever, name="botqueue-producer", daemon=True
         )
         self._thread.start()
-        self._producer = self._call(self._make(queue_url, dlq_url))
+        try:
+            # Reads BOT_OPERATIONS_QUEUE_URL and the rest when no queue_url is given.
+            self._producer = self._call(self._make(queue_url, dlq_url))
+        except BaseException:
+            self._stop_loop()  # a ConfigurationError must not leave the thread running
+            raise
 
     @staticmethod
     async def _make(queue_url: str | None, dlq_url: str | None) -> BotQueueProducer:
@@ -50,6 +55,9 @@ class SyncBotQueueProducer:
         if not self._thread.is_alive():
             return
         self._call(self._producer.aclose())
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()

@@ -116,6 +116,7 @@ class SqliteDatabase:
         self._level = ""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botqueue-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
         self.notifier: Notifier | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -165,7 +166,10 @@ class SqliteDatabase:
         return await self.run(_data_version)
 
     async def aclose(self) -> None:
-        """Close the connection and stop the thread."""
+        """Close the connection and stop the thread; closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
 
         def close() -> None:
             if self._conn is not None:
