@@ -17,7 +17,7 @@ from .inflight import AckBuffer, VisibilityKeeper
 from .logs import redact_secrets, redact_value
 from .operations import AnyOperation, decode_operation
 from .retry import Backoff, DeadLetterIt, Drop, RetryIn, decide
-from .service import BotService, dispatch
+from .service import BotService, Outcome, dispatch
 from .transports.base import ReceivedMessage, Transport
 
 log = structlog.get_logger("botqueue.consumer")
@@ -36,6 +36,7 @@ class MessageProcessor:
     drop_permanent: bool = False
     rng: random.Random = field(default_factory=random.Random)
     on_fatal: Callable[[FatalError], None] = lambda error: None
+    _named_returns: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
 
     async def process(self, message: ReceivedMessage) -> bool:
         """Process a message; True when it is settled (done, dead-lettered or dropped), False
@@ -48,13 +49,30 @@ class MessageProcessor:
         self.hooks.on_started(op, message)
         started = time.monotonic()
         try:
-            outcome = await dispatch(self.service, op)
+            result: object = await dispatch(self.service, op)
         except Exception as error:  # every failure is settled below; nothing crashes the worker
             return await self._failed(op, message, error)
+        outcome = result if isinstance(result, Outcome) else self._as_outcome(result, op)
         self.keeper.release(message.receipt)
         self.acks.ack(message.receipt)
         self.hooks.on_success(op, message, outcome, time.monotonic() - started)
         return True
+
+    def _as_outcome(self, result: object, op: AnyOperation) -> Outcome:
+        # None is Python's "void": a plain success. Anything else that is not an Outcome is
+        # still a success (the service did not raise), named once per type so the log is not
+        # flooded with one line per operation.
+        if result is not None:
+            key = (op.operation_type, type(result).__name__)
+            if key not in self._named_returns:
+                self._named_returns.add(key)
+                log.warning(
+                    "service returned a value that is not an Outcome; counted as succeeded",
+                    service=type(self.service).__name__,
+                    operationType=op.operation_type,
+                    returnedType=type(result).__name__,
+                )
+        return Outcome()
 
     async def _failed(self, op: AnyOperation, message: ReceivedMessage, error: Exception) -> bool:
         if isinstance(error, FatalError):

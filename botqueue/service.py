@@ -21,22 +21,25 @@ class Outcome:
 
 @runtime_checkable
 class BotService(Protocol):
-    """Performs operations; raises RetryableError or PermanentError when it cannot."""
+    """Performs operations; raises RetryableError or PermanentError when it cannot.
 
-    async def invite_user(self, op: InviteUser) -> Outcome:
+    Returning ``None`` is a plain success (``Outcome()``).
+    """
+
+    async def invite_user(self, op: InviteUser) -> Outcome | None:
         """Let the user into the channel."""
         ...
 
-    async def remove_user(self, op: RemoveUser) -> Outcome:
+    async def remove_user(self, op: RemoveUser) -> Outcome | None:
         """Take the user out of the channel."""
         ...
 
-    async def verify_permissions(self, op: VerifyPermissions) -> Outcome:
+    async def verify_permissions(self, op: VerifyPermissions) -> Outcome | None:
         """Check the bot's rights in the channel."""
         ...
 
 
-async def dispatch(service: BotService, op: AnyOperation) -> Outcome:
+async def dispatch(service: BotService, op: AnyOperation) -> Outcome | None:
     """Call the service method that performs ``op``."""
     if isinstance(op, InviteUser):
         return await service.invite_user(op)
