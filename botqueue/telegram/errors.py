@@ -16,15 +16,22 @@ from telegram import error as tg
 from telegram.warnings import PTBDeprecationWarning
 
 from ..errors import FatalError, OperationError, PermanentError, RetryableError
+from .request import ErrorAnswer
 
 # (substring of Telegram's description, lower case) -> our reason code. Descriptions are
 # matched, not exact, because Telegram varies the chat kind ("channel chat", "supergroup chat").
+# The first match wins, so a longer fragment stands before any shorter one it contains.
+# docs/telegram.md lists each description with where Telegram was seen sending it.
 PERMANENT_REASONS: tuple[tuple[str, str], ...] = (
     ("chat not found", "chat_not_found"),
+    # The "user not found" family: Telegram also gives these for users who ARE in the chat,
+    # so none of them means "not a member" (see the removal in service.py).
     ("user not found", "user_not_found"),
-    ("member not found", "user_not_found"),
-    ("participant_id_invalid", "user_not_found"),
-    ("user_id_invalid", "user_not_found"),
+    ("member not found", "member_not_found"),
+    ("participant_id_invalid", "participant_id_invalid"),
+    ("user_id_invalid", "user_id_invalid"),
+    ("invalid user_id specified", "user_id_invalid"),
+    ("peer_id_invalid", "peer_id_invalid"),
     ("not enough rights", "not_enough_rights"),
     ("chat_admin_required", "not_enough_rights"),
     ("have no rights", "not_enough_rights"),
@@ -34,10 +41,15 @@ PERMANENT_REASONS: tuple[tuple[str, str], ...] = (
     ("user_admin_invalid", "user_is_admin"),
     ("bot was blocked by the user", "bot_blocked"),
     ("bot can't initiate conversation", "bot_not_started"),
+    ("bot can't send messages to bots", "recipient_is_bot"),
+    ("user_banned_in_channel", "user_banned_in_channel"),
     ("user is deactivated", "user_deactivated"),
     ("bot was kicked", "bot_kicked"),
     ("bot is not a member", "bot_not_member"),
-    ("member list is inaccessible", "bot_not_member"),
+    ("member list is inaccessible", "member_list_inaccessible"),
+    ("channel_private", "channel_private"),
+    ("group is deactivated", "group_deactivated"),
+    ("group chat was deleted", "group_deleted"),
 )
 
 
@@ -96,8 +108,25 @@ def reason_of(description: str) -> str | None:
     return None
 
 
-def map_telegram_error(error: BaseException, *, token: str | None = None) -> OperationError:
-    """Turn an exception from python-telegram-bot into a botqueue error (returned, not raised)."""
+def _verbatim(error: tg.TelegramError, answer: ErrorAnswer | None, token: str | None) -> str:
+    # Telegram's description as sent when the request recorded it; otherwise put back what
+    # python-telegram-bot removed ("Bad Request: " and the case, as far as it can be guessed).
+    if answer is not None and answer.description:
+        return redact(answer.description, token)
+    text = redact(str(error), token)
+    if isinstance(error, tg.BadRequest) and not text.startswith("Bad Request: "):
+        text = f"Bad Request: {text[:1].lower()}{text[1:]}"
+    return text
+
+
+def map_telegram_error(
+    error: BaseException, *, token: str | None = None, answer: ErrorAnswer | None = None
+) -> OperationError:
+    """Turn an exception from python-telegram-bot into a botqueue error (returned, not raised).
+
+    ``answer`` is what the request recorded of Telegram's answer (see request.py): with it,
+    error texts carry Telegram's description verbatim.
+    """
     text = redact(str(error), token)
     if isinstance(error, tg.RetryAfter):
         seconds = _seconds(error)
@@ -109,10 +138,10 @@ def map_telegram_error(error: BaseException, *, token: str | None = None) -> Ope
     if isinstance(error, tg.InvalidToken):
         return BotUnauthorizedError(f"Telegram rejected the bot token: {text}")
     if isinstance(error, tg.BadRequest):  # before NetworkError: BadRequest subclasses it
-        # python-telegram-bot strips "Bad Request: " and capitalises; put Telegram's text back.
-        text = f"Bad Request: {text[:1].lower()}{text[1:]}"
+        text = _verbatim(error, answer, token)
         return TelegramPermanentError(text, reason=reason_of(text) or "bad_request")
     if isinstance(error, tg.Forbidden):
+        text = _verbatim(error, answer, token)
         return TelegramPermanentError(text, reason=reason_of(text) or "forbidden")
     if isinstance(error, tg.TimedOut):
         return TelegramRetryableError(text or "request timed out", reason="timeout")

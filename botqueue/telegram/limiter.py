@@ -164,9 +164,9 @@ class FloodLimiter:
             self.stats.paused_seconds += until - max(self._paused_until, now)
             self._paused_until = until
 
-    async def _wait_out_pause(self) -> None:
+    async def _wait_out_pause(self, max_hold: float) -> None:
         while (remaining := self._paused_until - time.monotonic()) > 0:
-            if remaining > self.limits.max_hold:
+            if remaining > max_hold:
                 self.stats.handed_back += 1
                 raise TelegramRetryableError(
                     f"flood control: bot paused for {remaining:.0f} s more",
@@ -176,28 +176,36 @@ class FloodLimiter:
             await asyncio.sleep(remaining)
 
     async def call(
-        self, method: str, send: Callable[[], Awaitable[T]], *, scope: str = "", chat: str = ""
+        self,
+        method: str,
+        send: Callable[[], Awaitable[T]],
+        *,
+        scope: str = "",
+        chat: str = "",
+        max_hold: float | None = None,
     ) -> T:
         """Run ``send()`` within the limits; ``scope`` is "user" or "channel" for ``chat``.
 
         A 429 (TelegramRetryableError with reason "flood") pauses everyone; when the pause is
-        short the call is made again here, otherwise the error propagates.
+        at most ``max_hold`` seconds (default: the limits' max_hold) the call is made again
+        here, otherwise the error propagates.
         """
+        hold = self.limits.max_hold if max_hold is None else max_hold
         while True:
-            await self._wait_out_pause()
+            await self._wait_out_pause(hold)
             try:
                 async with contextlib.AsyncExitStack() as slots:
                     if scope:
                         await slots.enter_async_context(self._window(scope, chat).slot())
                     await slots.enter_async_context(self._overall.slot())
-                    await self._wait_out_pause()
+                    await self._wait_out_pause(hold)
                     return await send()
             except TelegramRetryableError as error:
                 if error.reason != "flood" or error.retry_after is None:
                     raise
                 self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
                 self.pause(error.retry_after)
-                if error.retry_after > self.limits.max_hold:
+                if error.retry_after > hold:
                     self.stats.handed_back += 1
                     raise
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dtm
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -13,13 +12,13 @@ from typing import Any, TypeVar
 import structlog
 from telegram import Bot, ChatMember, ChatMemberAdministrator
 from telegram.error import TelegramError
-from telegram.request import HTTPXRequest
 
-from ..errors import PermanentError
 from ..operations import InviteUser, RemoveUser, VerifyPermissions
 from ..service import Outcome
 from .errors import ChatMigratedError, TelegramPermanentError, map_telegram_error
 from .limiter import FloodLimiter, RateLimits, limiter_for
+from .membership import Membership
+from .request import AnswerRecordingRequest, ErrorAnswer, current_answer
 
 T = TypeVar("T")
 log = structlog.get_logger("botqueue.telegram")
@@ -30,18 +29,18 @@ error's reason code (a small fixed set, safe as a metric label)."""
 
 OFFICIAL_API = "https://api.telegram.org"
 REQUIRED_RIGHTS = ("can_invite_users", "can_restrict_members")
-IN_CHANNEL = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
-GONE = {ChatMember.LEFT, ChatMember.BANNED}
-# Reasons that mean the user cannot receive the bot's message; the link still exists.
-UNDELIVERABLE = {
-    "bot_blocked",
-    "bot_not_started",
-    "user_deactivated",
-    "user_not_found",
+BOT_LOST_CHANNEL = {
     "chat_not_found",
+    "bot_kicked",
+    "bot_not_member",
+    "member_list_inaccessible",
+    "channel_private",
+    "group_deactivated",
+    "group_deleted",
+    "not_enough_rights",
 }
-NOT_IN_CHANNEL = {"user_not_found"}
-BOT_LOST_CHANNEL = {"chat_not_found", "bot_kicked", "bot_not_member"}
+"""getChatMember answers about the bot itself that mean it cannot administer the chat: a
+verification reports them (``verified: false`` and the reason) instead of failing."""
 
 
 def bot_api_base(url: str | None) -> str:
@@ -49,14 +48,6 @@ def bot_api_base(url: str | None) -> str:
     https://api.telegram.org or a self-hosted or sandbox server."""
     root = (url or OFFICIAL_API).rstrip("/")
     return root if root.endswith("/bot") else f"{root}/bot"
-
-
-def invite_link_name(subscription_id: str) -> str:
-    """A link name derived from the subscription id, at most 32 characters (Telegram's limit)."""
-    if len(subscription_id) <= 32:
-        return subscription_id
-    digest = hashlib.sha256(subscription_id.encode()).hexdigest()[:8]
-    return f"{subscription_id[:23]}~{digest}"
 
 
 def chat_ref(channel_id: str) -> int | str:
@@ -84,7 +75,7 @@ class TelegramBotService:
         self.invite_expiry = invite_expiry
         # Shared by every service of this token in the process unless one is given.
         self.limiter: FloodLimiter = limiter or limiter_for(token, limits)
-        request = HTTPXRequest(
+        request = AnswerRecordingRequest(
             connection_pool_size=64,
             read_timeout=request_timeout,
             write_timeout=request_timeout,
@@ -95,6 +86,7 @@ class TelegramBotService:
         self.bot_id: int | None = None
         self.calls = 0
         self.request_observers: list[RequestObserver] = []
+        self.membership = Membership(self)
 
     def _observe(self, method: str, status: str, seconds: float) -> None:
         for observer in self.request_observers:
@@ -106,7 +98,7 @@ class TelegramBotService:
     async def start(self) -> None:
         """Check the token with getMe; an invalid token raises BotUnauthorizedError."""
         # initialize() opens the HTTP client and calls getMe (cached afterwards).
-        await self._call("getMe", self.bot.initialize)
+        await self.call("getMe", self.bot.initialize)
         self.bot_id = self.bot.id
 
     async def aclose(self) -> None:
@@ -114,23 +106,36 @@ class TelegramBotService:
         with contextlib.suppress(TelegramError):
             await self.bot.shutdown()
 
-    async def _call(
-        self, method: str, send: Callable[[], Awaitable[T]], *, scope: str = "", chat: str = ""
+    async def call(
+        self,
+        method: str,
+        send: Callable[[], Awaitable[T]],
+        *,
+        scope: str = "",
+        chat: str = "",
+        max_hold: float | None = None,
     ) -> T:
+        """Make one Bot API call through the token's limiter; Telegram's errors come out as
+        botqueue errors (with Telegram's description verbatim)."""
+
         async def mapped() -> T:
             self.calls += 1
+            answer = ErrorAnswer()
+            recording = current_answer.set(answer)
             started = time.monotonic()
             try:
                 result = await send()
             except Exception as error:
-                mapped_error = map_telegram_error(error, token=self._token)
+                mapped_error = map_telegram_error(error, token=self._token, answer=answer)
                 reason = str(mapped_error.detail.get("reason", "error"))
                 self._observe(method, reason, time.monotonic() - started)
                 raise mapped_error from None
+            finally:
+                current_answer.reset(recording)
             self._observe(method, "ok", time.monotonic() - started)
             return result
 
-        return await self.limiter.call(method, mapped, scope=scope, chat=chat)
+        return await self.limiter.call(method, mapped, scope=scope, chat=chat, max_hold=max_hold)
 
     async def _migrating(
         self, channel_id: str, work: Callable[[int | str], Awaitable[Outcome]]
@@ -143,8 +148,9 @@ class TelegramBotService:
                 outcome.status, {**outcome.detail, "migratedToChatId": migrated.new_chat_id}
             )
 
-    async def _member(self, chat: int | str, user_id: int) -> ChatMember:
-        return await self._call(
+    async def member(self, chat: int | str, user_id: int) -> ChatMember:
+        """getChatMember."""
+        return await self.call(
             "getChatMember",
             lambda: self.bot.get_chat_member(chat, user_id),
             scope="channel",
@@ -155,94 +161,12 @@ class TelegramBotService:
 
     async def invite_user(self, op: InviteUser) -> Outcome:
         """Send the user a single-use invite link, unless they are already in the channel."""
-        return await self._migrating(op.channel_id, lambda chat: self._invite(op, chat))
-
-    async def _invite(self, op: InviteUser, chat: int | str) -> Outcome:
-        try:
-            member = await self._member(chat, op.user_id)
-        except TelegramPermanentError as error:
-            if error.reason not in NOT_IN_CHANNEL:
-                raise
-            member = None
-        if member is not None and (member.status in IN_CHANNEL or _restricted_member(member)):
-            return Outcome("noop", {"memberStatus": member.status})
-        if member is not None and member.status == ChatMember.BANNED:
-            await self._call(
-                "unbanChatMember",
-                lambda: self.bot.unban_chat_member(chat, op.user_id, only_if_banned=True),
-                scope="channel",
-                chat=str(chat),
-            )
-        expires = dtm.datetime.now(dtm.UTC) + self.invite_expiry
-        link = await self._call(
-            "createChatInviteLink",
-            lambda: self.bot.create_chat_invite_link(
-                chat,
-                expire_date=expires,
-                member_limit=1,
-                name=invite_link_name(op.subscription_id),
-            ),
-            scope="channel",
-            chat=str(chat),
-        )
-        detail: dict[str, Any] = {
-            "inviteLink": link.invite_link,
-            "expiresAt": expires.isoformat(timespec="seconds"),
-        }
-        try:
-            message = await self._call(
-                "sendMessage",
-                lambda: self.bot.send_message(op.user_id, _invite_text(link.invite_link)),
-                scope="user",
-                chat=str(op.user_id),
-            )
-        except TelegramPermanentError as error:
-            if error.reason not in UNDELIVERABLE:
-                raise
-            raise TelegramPermanentError(
-                f"invite link created but not delivered: {error}",
-                reason=error.reason,
-                detail=detail,
-            ) from None
-        return Outcome("succeeded", {**detail, "messageId": message.message_id})
+        return await self._migrating(op.channel_id, lambda chat: self.membership.invite(op, chat))
 
     async def remove_user(self, op: RemoveUser) -> Outcome:
-        """Ban then unban, so the user is out but may rejoin with a new link later."""
-        return await self._migrating(op.channel_id, lambda chat: self._remove(op, chat))
-
-    async def _remove(self, op: RemoveUser, chat: int | str) -> Outcome:
-        try:
-            member = await self._member(chat, op.user_id)
-        except TelegramPermanentError as error:
-            if error.reason not in NOT_IN_CHANNEL:
-                raise
-            return Outcome("noop", {"memberStatus": "not_found"})
-        if member.status in GONE or (
-            member.status == ChatMember.RESTRICTED and not _restricted_member(member)
-        ):
-            return Outcome("noop", {"memberStatus": member.status})
-        if member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER):
-            raise PermanentError(
-                f"cannot remove the channel's {member.status}: demote them first",
-                detail={
-                    "reason": "user_is_admin"
-                    if member.status != ChatMember.OWNER
-                    else "user_is_owner"
-                },
-            )
-        await self._call(
-            "banChatMember",
-            lambda: self.bot.ban_chat_member(chat, op.user_id),
-            scope="channel",
-            chat=str(chat),
-        )
-        await self._call(
-            "unbanChatMember",
-            lambda: self.bot.unban_chat_member(chat, op.user_id, only_if_banned=True),
-            scope="channel",
-            chat=str(chat),
-        )
-        return Outcome("succeeded", {"reason": op.reason})
+        """Ban then unban, so the user is out but may rejoin with a new link later; done only
+        when Telegram confirms the user is out."""
+        return await self._migrating(op.channel_id, lambda chat: self.membership.remove(op, chat))
 
     async def verify_permissions(self, op: VerifyPermissions) -> Outcome:
         """Report whether the bot administers the channel with the rights botqueue needs."""
@@ -253,21 +177,18 @@ class TelegramBotService:
             await self.start()
         assert self.bot_id is not None
         try:
-            member = await self._member(chat, self.bot_id)
+            member = await self.member(chat, self.bot_id)
         except TelegramPermanentError as error:
             if error.reason not in BOT_LOST_CHANNEL:
                 raise
-            return _verified(False, list(REQUIRED_RIGHTS), error.reason, op)
+            outcome = _verified(False, list(REQUIRED_RIGHTS), error.reason, op)
+            return Outcome(outcome.status, {**outcome.detail, "description": error.message})
         if member.status == ChatMember.OWNER:
             return _verified(True, [], None, op)
         if isinstance(member, ChatMemberAdministrator):
             missing = [right for right in REQUIRED_RIGHTS if not getattr(member, right, False)]
             return _verified(not missing, missing, "missing_rights" if missing else None, op)
         return _verified(False, list(REQUIRED_RIGHTS), "bot_not_admin", op)
-
-
-def _restricted_member(member: ChatMember) -> bool:
-    return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
 
 
 def _verified(ok: bool, missing: list[str], reason: str | None, op: VerifyPermissions) -> Outcome:
@@ -277,7 +198,3 @@ def _verified(ok: bool, missing: list[str], reason: str | None, op: VerifyPermis
     if op.listing_id:
         detail["listingId"] = op.listing_id
     return Outcome("succeeded", detail)
-
-
-def _invite_text(link: str) -> str:
-    return f"Your subscription is active. Join the channel with this personal link:\n{link}"

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from botqueue.errors import PermanentError, RetryableError
 from botqueue.operations import InviteUser, RemoveUser, VerifyPermissions
 from botqueue.sandbox import SandboxControl, SandboxServer
 from botqueue.telegram.errors import BotUnauthorizedError, TelegramPermanentError
-from botqueue.telegram.limiter import FloodLimiter, RateLimits
-from botqueue.telegram.service import TelegramBotService, invite_link_name
+from botqueue.telegram.membership import invite_link_name
+from botqueue.telegram.service import TelegramBotService
 
 PREMIUM = "-1001000000001"  # bot may invite and restrict; Ann 1001, Ben 1002, Cara 1003 members
 VIP = "-1001000000002"  # bot may invite but not restrict; Ann is a member
 NO_BOT = "-1001000000003"
 KICKED = "-1001000000004"
-
-
-@pytest.fixture
-async def service(sandbox: SandboxServer) -> AsyncIterator[TelegramBotService]:
-    """A started service against the sandbox, with its own limiter."""
-    # Its own generous limiter: flood control has tests of its own.
-    limiter = FloodLimiter(RateLimits(overall=1000, per_channel=1000, per_user_chat=100))
-    svc = TelegramBotService(
-        sandbox.token, api_url=sandbox.url, request_timeout=2.0, limiter=limiter
-    )
-    await svc.start()
-    yield svc
-    await svc.aclose()
 
 
 def invite(user: int, channel: str = PREMIUM, sub: str = "sub-1") -> InviteUser:
@@ -131,13 +116,24 @@ async def test_remove_bans_then_unbans(
     assert again.status == "succeeded"
 
 
-@pytest.mark.parametrize("user", [1004, 1009, 999_999], ids=["never-joined", "banned", "unknown"])
+@pytest.mark.parametrize("user", [1004, 1009], ids=["never-joined", "banned"])
 async def test_remove_someone_not_in_is_a_noop(
     service: TelegramBotService, control: SandboxControl, user: int
 ) -> None:
     outcome = await service.remove_user(remove(user))
     assert outcome.status == "noop"
     assert await calls(control, "banChatMember") == 0
+
+
+async def test_remove_someone_telegram_does_not_know_is_not_a_noop(
+    service: TelegramBotService, control: SandboxControl
+) -> None:
+    # "user not found" is no proof that the user is out: the ban is tried, and its refusal
+    # is a permanent failure, never a silent success.
+    with pytest.raises(TelegramPermanentError) as caught:
+        await service.remove_user(remove(999_999))
+    assert caught.value.reason == "user_not_found"
+    assert await calls(control, "banChatMember") == 1
 
 
 @pytest.mark.parametrize(("user", "reason"), [(2, "user_is_admin"), (1, "user_is_owner")])

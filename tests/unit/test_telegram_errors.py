@@ -19,6 +19,7 @@ from botqueue.telegram.errors import (
     map_telegram_error,
     redact,
 )
+from botqueue.telegram.request import ErrorAnswer
 
 TOKEN = "123456789:AAF-secret-token-value-0123456789abcdef"
 
@@ -26,13 +27,40 @@ TOKEN = "123456789:AAF-secret-token-value-0123456789abcdef"
 TABLE: list[tuple[BaseException, type[BaseException], str]] = [
     (tg.BadRequest("Bad Request: chat not found"), TelegramPermanentError, "chat_not_found"),
     (tg.BadRequest("Bad Request: user not found"), TelegramPermanentError, "user_not_found"),
-    (tg.BadRequest("Bad Request: member not found"), TelegramPermanentError, "user_not_found"),
+    (tg.BadRequest("Bad Request: member not found"), TelegramPermanentError, "member_not_found"),
     (
         tg.BadRequest("Bad Request: PARTICIPANT_ID_INVALID"),
         TelegramPermanentError,
-        "user_not_found",
+        "participant_id_invalid",
     ),
-    (tg.BadRequest("Bad Request: USER_ID_INVALID"), TelegramPermanentError, "user_not_found"),
+    (tg.BadRequest("Bad Request: USER_ID_INVALID"), TelegramPermanentError, "user_id_invalid"),
+    (
+        tg.BadRequest("Bad Request: invalid user_id specified"),
+        TelegramPermanentError,
+        "user_id_invalid",
+    ),
+    (tg.BadRequest("Bad Request: PEER_ID_INVALID"), TelegramPermanentError, "peer_id_invalid"),
+    (
+        tg.BadRequest("Bad Request: USER_BANNED_IN_CHANNEL"),
+        TelegramPermanentError,
+        "user_banned_in_channel",
+    ),
+    (tg.BadRequest("Bad Request: CHANNEL_PRIVATE"), TelegramPermanentError, "channel_private"),
+    (
+        tg.BadRequest("Bad Request: group is deactivated"),
+        TelegramPermanentError,
+        "group_deactivated",
+    ),
+    (
+        tg.Forbidden("Forbidden: the group chat was deleted"),
+        TelegramPermanentError,
+        "group_deleted",
+    ),
+    (
+        tg.Forbidden("Forbidden: bot can't send messages to bots"),
+        TelegramPermanentError,
+        "recipient_is_bot",
+    ),
     (
         tg.BadRequest("Bad Request: not enough rights to restrict/unrestrict chat member"),
         TelegramPermanentError,
@@ -72,7 +100,7 @@ TABLE: list[tuple[BaseException, type[BaseException], str]] = [
     (
         tg.BadRequest("Bad Request: member list is inaccessible"),
         TelegramPermanentError,
-        "bot_not_member",
+        "member_list_inaccessible",
     ),
     (tg.BadRequest("Bad Request: message text is empty"), TelegramPermanentError, "bad_request"),
     (tg.Forbidden("Forbidden: bot was blocked by the user"), TelegramPermanentError, "bot_blocked"),
@@ -133,6 +161,22 @@ def test_a_400_is_never_a_retryable_network_error() -> None:
     mapped = map_telegram_error(tg.BadRequest("Bad Request: something odd"))
     assert isinstance(mapped, PermanentError) and not isinstance(mapped, RetryableError)
     assert str(mapped) == "Bad Request: something odd"
+
+
+def test_telegrams_description_is_kept_verbatim_when_the_request_recorded_it() -> None:
+    # python-telegram-bot turns "Bad Request: PARTICIPANT_ID_INVALID" into
+    # "Participant_id_invalid"; the recorded answer puts Telegram's own text back.
+    raised = tg.BadRequest("Bad Request: PARTICIPANT_ID_INVALID")
+    assert str(raised) == "Participant_id_invalid"
+    answer = ErrorAnswer(400, "Bad Request: PARTICIPANT_ID_INVALID")
+    mapped = map_telegram_error(raised, answer=answer)
+    assert str(mapped) == "Bad Request: PARTICIPANT_ID_INVALID"
+    assert mapped.detail["reason"] == "participant_id_invalid"
+    forbidden = tg.Forbidden("Forbidden: bot was blocked by the user")
+    answer = ErrorAnswer(403, f"Forbidden: bot was blocked by the user {TOKEN}")
+    assert str(map_telegram_error(forbidden, token=TOKEN, answer=answer)) == (
+        "Forbidden: bot was blocked by the user <token>"
+    )
 
 
 def test_retry_after_is_carried_in_seconds() -> None:

@@ -1,0 +1,235 @@
+"""Invite and remove: what the Bot API is asked, and when Telegram's answer means "done".
+
+Two rules shape both flows. A removal is done only when Telegram confirms it: getChatMember
+says the user is out ("left" or "kicked"), or the ban succeeded; Telegram answers the "user
+not found" family (and others) for users who are in the chat, so such an answer is never
+taken as "not a member". An invite leaves at most one valid link: a link whose delivery is
+not confirmed is revoked before the operation is retried, and every failure of an invite that
+created a link carries the link and whether it is still valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dtm
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+from telegram import ChatMember
+
+from ..errors import OperationError, PermanentError
+from ..operations import InviteUser, RemoveUser
+from ..service import Outcome
+from .errors import TelegramPermanentError
+
+if TYPE_CHECKING:
+    from .service import TelegramBotService
+
+T = TypeVar("T")
+log = structlog.get_logger("botqueue.telegram")
+
+IN_CHANNEL = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
+GONE = {ChatMember.LEFT, ChatMember.BANNED}
+"""The only getChatMember statuses that confirm a user is out of the chat."""
+USER_UNRESOLVED = {"user_not_found", "member_not_found", "participant_id_invalid"}
+"""getChatMember answers that say nothing about membership: the user may well be in."""
+UNDELIVERABLE = {
+    "bot_blocked",
+    "bot_not_started",
+    "user_deactivated",
+    "user_not_found",
+    "chat_not_found",
+    "recipient_is_bot",
+    "peer_id_invalid",
+    "user_banned_in_channel",
+}
+"""sendMessage answers meaning the user cannot get the bot's message; the link is kept."""
+REVOKE_MAX_HOLD = 30.0
+"""Longest flood pause a revocation waits out: an unrevoked link is a second valid link."""
+
+
+def invite_link_name(subscription_id: str) -> str:
+    """A link name derived from the subscription id, at most 32 characters (Telegram's limit)."""
+    if len(subscription_id) <= 32:
+        return subscription_id
+    digest = hashlib.sha256(subscription_id.encode()).hexdigest()[:8]
+    return f"{subscription_id[:23]}~{digest}"
+
+
+def _in_channel(member: ChatMember) -> bool:
+    restricted_in = member.status == ChatMember.RESTRICTED and bool(
+        getattr(member, "is_member", False)
+    )
+    return member.status in IN_CHANNEL or restricted_in
+
+
+class Membership:
+    """The invite and remove flows of one TelegramBotService."""
+
+    def __init__(self, service: TelegramBotService) -> None:
+        self.service = service
+
+    async def _channel_call(
+        self, method: str, chat: int | str, send: Callable[[], Awaitable[T]]
+    ) -> T:
+        return await self.service.call(method, send, scope="channel", chat=str(chat))
+
+    async def _ban(self, chat: int | str, user_id: int) -> None:
+        bot = self.service.bot
+        await self._channel_call("banChatMember", chat, lambda: bot.ban_chat_member(chat, user_id))
+
+    async def _unban_if_banned(self, chat: int | str, user_id: int) -> None:
+        bot = self.service.bot
+        await self._channel_call(
+            "unbanChatMember",
+            chat,
+            lambda: bot.unban_chat_member(chat, user_id, only_if_banned=True),
+        )
+
+    # -- remove -----------------------------------------------------------------------------
+
+    async def remove(self, op: RemoveUser, chat: int | str) -> Outcome:
+        """Ban then unban a member; done only when Telegram confirms the user is out."""
+        try:
+            member = await self.service.member(chat, op.user_id)
+        except TelegramPermanentError as lookup:
+            return await self._remove_unconfirmed(op, chat, lookup)
+        if member.status in GONE:
+            return Outcome("noop", {"memberStatus": member.status})
+        if member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER):
+            owner = member.status == ChatMember.OWNER
+            raise PermanentError(
+                f"cannot remove the channel's {member.status}: demote them first",
+                detail={"reason": "user_is_owner" if owner else "user_is_admin"},
+            )
+        await self._ban(chat, op.user_id)
+        await self._unban_if_banned(chat, op.user_id)
+        return Outcome("succeeded", {"reason": op.reason, "memberStatus": member.status})
+
+    async def _remove_unconfirmed(
+        self, op: RemoveUser, chat: int | str, lookup: TelegramPermanentError
+    ) -> Outcome:
+        # Telegram would not say whether the user is in: the ban is the only confirmation.
+        # Without a status the user may already be banned by the channel's admins, so no
+        # unban follows: they stay banned, and a later invite unbans them (only_if_banned).
+        try:
+            await self._ban(chat, op.user_id)
+        except TelegramPermanentError as refused:
+            raise TelegramPermanentError(
+                f"removal not confirmed: getChatMember answered {lookup.message!r} and "
+                f"banChatMember answered {refused.message!r}",
+                reason=refused.reason,
+                detail={"memberLookupError": lookup.message, "memberLookupReason": lookup.reason},
+            ) from None
+        return Outcome(
+            "succeeded",
+            {"reason": op.reason, "memberStatus": "unknown", "memberLookupError": lookup.message},
+        )
+
+    # -- invite -----------------------------------------------------------------------------
+
+    async def invite(self, op: InviteUser, chat: int | str) -> Outcome:
+        """Send the user a single-use invite link, unless they are already in the channel."""
+        try:
+            member: ChatMember | None = await self.service.member(chat, op.user_id)
+        except TelegramPermanentError as error:
+            if error.reason not in USER_UNRESOLVED:
+                raise
+            member = None
+        if member is not None and _in_channel(member):
+            return Outcome("noop", {"memberStatus": member.status})
+        if member is None:
+            await self._unban_unresolved(op, chat)
+        elif member.status == ChatMember.BANNED:
+            await self._unban_if_banned(chat, op.user_id)
+        return await self._send_link(op, chat)
+
+    async def _unban_unresolved(self, op: InviteUser, chat: int | str) -> None:
+        # A user Telegram will not describe may be banned (an unconfirmed removal leaves them
+        # so); only_if_banned makes this harmless otherwise. Its refusal is no reason to stop:
+        # the link is what the subscriber paid for.
+        try:
+            await self._unban_if_banned(chat, op.user_id)
+        except TelegramPermanentError as error:
+            log.info(
+                "could not clear a possible ban before inviting",
+                error=error.message,
+                channelId=op.channel_id,
+                userId=op.user_id,
+            )
+
+    async def _send_link(self, op: InviteUser, chat: int | str) -> Outcome:
+        service = self.service
+        expires = dtm.datetime.now(dtm.UTC) + service.invite_expiry
+        name = invite_link_name(op.subscription_id)
+        link = await self._channel_call(
+            "createChatInviteLink",
+            chat,
+            lambda: service.bot.create_chat_invite_link(
+                chat, expire_date=expires, member_limit=1, name=name
+            ),
+        )
+        detail: dict[str, Any] = {
+            "inviteLink": link.invite_link,
+            "inviteLinkName": name,
+            "expiresAt": expires.isoformat(timespec="seconds"),
+        }
+        text = _invite_text(link.invite_link)
+        try:
+            message = await service.call(
+                "sendMessage",
+                lambda: service.bot.send_message(op.user_id, text),
+                scope="user",
+                chat=str(op.user_id),
+            )
+        except TelegramPermanentError as error:
+            if error.reason in UNDELIVERABLE:
+                raise TelegramPermanentError(
+                    f"invite link created but not delivered: {error.message}",
+                    reason=error.reason,
+                    detail={**detail, "linkValid": True},
+                ) from None
+            valid = not await self._revoke(op, chat, link.invite_link, name, error)
+            raise TelegramPermanentError(
+                f"invite link not delivered: {error.message}",
+                reason=error.reason,
+                detail={**detail, "linkValid": valid},
+            ) from None
+        except OperationError as error:
+            # Not confirmed either way (a 502, a timeout, a long flood pause): the retry
+            # creates a new link, so this one must not stay valid beside it.
+            valid = not await self._revoke(op, chat, link.invite_link, name, error)
+            error.detail.update(detail, linkValid=valid)
+            raise
+        return Outcome("succeeded", {**detail, "messageId": message.message_id})
+
+    async def _revoke(
+        self, op: InviteUser, chat: int | str, url: str, name: str, cause: OperationError
+    ) -> bool:
+        """Revoke an undelivered link; True when Telegram confirmed it."""
+        bot = self.service.bot
+        try:
+            await self.service.call(
+                "revokeChatInviteLink",
+                lambda: bot.revoke_chat_invite_link(chat, url),
+                scope="channel",
+                chat=str(chat),
+                max_hold=REVOKE_MAX_HOLD,
+            )
+        except OperationError as error:
+            log.warning(
+                "could not revoke an undelivered invite link; it stays valid until it expires",
+                linkName=name,
+                channelId=op.channel_id,
+                userId=op.user_id,
+                subscriptionId=op.subscription_id,
+                deliveryError=cause.message,
+                error=error.message,
+            )
+            return False
+        return True
+
+
+def _invite_text(link: str) -> str:
+    return f"Your subscription is active. Join the channel with this personal link:\n{link}"
