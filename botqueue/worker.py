@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import signal
 
@@ -10,14 +9,15 @@ import structlog
 
 from .config import Settings
 from .consumer import BotQueueConsumer
-from .errors import ConfigurationError, FatalError
+from .errors import ConfigurationError
 from .loader import load_service
 from .logs import register_secret
 from .observability.setup import WorkerObservability
 from .service import BotService
+from .startup import StopSignals, start_service
 from .telegram.limiter import RateLimits
 from .telegram.service import TelegramBotService
-from .transports import open_transport
+from .transports.configured import configured_transport
 from .transports.sqs_checks import check_at_start
 
 log = structlog.get_logger("botqueue.worker")
@@ -55,17 +55,6 @@ def telegram_service(settings: Settings) -> TelegramBotService:
     )
 
 
-async def start_service(service: BotService) -> None:
-    """Call the service's optional ``start()``; a rejected token is a configuration error."""
-    start = getattr(service, "start", None)
-    if start is None:
-        return
-    try:
-        await start()
-    except FatalError as error:
-        raise ConfigurationError(f"TELEGRAM_BOT_TOKEN: {error}") from None
-
-
 async def close_service(service: BotService) -> None:
     """Call the service's optional ``aclose()``."""
     aclose = getattr(service, "aclose", None)
@@ -78,6 +67,9 @@ async def run_worker(
 ) -> None:
     """Consume until SIGTERM or SIGINT (or until drained), then shut down gracefully.
 
+    The service is started first, through Telegram's blips (see botqueue.startup); a signal
+    during start-up ends the run at once.
+
     Raises:
         ConfigurationError: the service refused to start (e.g. the bot token is invalid).
         FatalError: the service stopped the worker mid-run; the messages stay queued.
@@ -87,16 +79,33 @@ async def run_worker(
     observability = WorkerObservability(settings, service)
     # Before the service starts, so that /healthz answers (and /readyz says why not) meanwhile.
     await observability.start()
+    consumers: list[BotQueueConsumer] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        log.info("shutting down", signal=signum.name, held=consumers[0].held if consumers else 0)
+        observability.stopping()
+
+    signals = StopSignals(on_signal)
+    signals.install()
     try:
-        await start_service(service)
+        if not await start_service(service, signals.requested):
+            log.info("worker stopped before the service started")
+            return
         observability.service_started()
         try:
             await _consume(
-                settings, service, observability, drain=drain, drop_permanent=drop_permanent
+                settings,
+                service,
+                observability,
+                signals,
+                drain=drain,
+                drop_permanent=drop_permanent,
+                consumers=consumers,
             )
         finally:
             await close_service(service)
     finally:
+        signals.uninstall()
         await observability.aclose()
 
 
@@ -104,14 +113,14 @@ async def _consume(
     settings: Settings,
     service: BotService,
     observability: WorkerObservability,
+    signals: StopSignals,
     *,
     drain: bool,
     drop_permanent: bool,
+    consumers: list[BotQueueConsumer],
 ) -> None:
-    transport = open_transport(
-        settings.bot_operations_queue_url,
-        settings.bot_operations_dlq_url,
-        visibility_timeout=settings.botqueue_visibility_timeout,
+    transport = configured_transport(
+        settings=settings, visibility_timeout=settings.botqueue_visibility_timeout
     )
     try:
         # On SQS: one warning line per queue attribute that would defeat retries or the DLQ.
@@ -131,17 +140,8 @@ async def _consume(
         hooks=observability.hooks,
     )
     observability.attach(consumer, transport)
-    loop = asyncio.get_running_loop()
-    stopping: list[asyncio.Task[None]] = []
-
-    def on_signal(signum: signal.Signals) -> None:
-        log.info("shutting down", signal=signum.name, held=consumer.held)
-        observability.stopping()
-        if not stopping:
-            stopping.append(loop.create_task(consumer.stop()))
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+    consumers.append(consumer)
+    signals.when_stopped(consumer.stop)
     log.info(
         "worker started",
         concurrency=consumer.concurrency,
@@ -150,11 +150,8 @@ async def _consume(
     )
     try:
         await consumer.run()
-        if stopping:
-            await stopping[0]
+        await signals.stopped()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
         await observability.detach()
         await transport.aclose()
     log.info("worker stopped")

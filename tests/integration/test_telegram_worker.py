@@ -106,3 +106,54 @@ async def test_worker_performs_operations_against_the_sandbox(
     assert letter.failure["kind"] == "permanent"
     assert "blocked" in letter.failure["error"]
     assert sandbox.token not in out + err + json.dumps(letter.failure)
+
+
+async def test_the_worker_starts_through_server_errors_on_getme(
+    sandbox: SandboxServer, control: SandboxControl, db_url: str
+) -> None:
+    async with SqliteTransport(db_url) as transport:
+        await BotQueueProducer(transport).enqueue(
+            InviteUser(user_id=1004, channel_id=PREMIUM, subscription_id="s", order_id="o")
+        )
+    await control.inject_fault("getMe", 502, "Bad Gateway", count=2)
+    code, out, err = await run_worker(sandbox, db_url, sandbox.token, "--drain")
+    assert code == 0, err
+    retries = [line for line in (out + err).splitlines() if "could not start" in line]
+    assert len(retries) == 2, out + err
+    assert "Traceback" not in err
+    (message,) = await control.messages(chat_id=1004)  # and then it did its work
+    assert "https://t.me/+" in message["text"]
+
+
+async def test_a_worker_waiting_for_telegram_stops_at_once_on_sigterm(db_url: str) -> None:
+    from tests.integration.sqs_servers import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+    env = dict(
+        os.environ,
+        BOT_OPERATIONS_QUEUE_URL=db_url,
+        TELEGRAM_BOT_TOKEN="123456789:AAF-sandbox-token-00000000000000000",
+        TELEGRAM_API_BASE_URL=nowhere,
+        BOTQUEUE_LOG_LEVEL="info",
+    )
+    env.pop("BOTQUEUE_SERVICE", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "botqueue",
+        "worker",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    seen = b""
+    while b"could not start" not in seen:  # the first try failed; it is backing off now
+        line = await asyncio.wait_for(process.stderr.readline(), 60)
+        assert line, "the worker exited instead of retrying"
+        seen += line
+    process.terminate()
+    _out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert b"Traceback" not in err
