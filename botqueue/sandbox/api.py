@@ -13,9 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
+from .access import Call
 from .errors import NOT_FOUND, UNAUTHORIZED, ApiError, too_many_requests
 from .faults import FaultPlan, FloodControl
-from .methods import CANONICAL, METHODS, Call
+from .methods import CANONICAL, METHODS
 from .params import Args, read_params
 from .state import SandboxState
 from .world import WorldSpec

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .world import ChannelSpec, RightsSpec
+from .world import ChannelSpec, ChatState, RightsSpec
 
 Status = Literal["creator", "administrator", "member", "restricted", "left", "kicked"]
 """A ChatMember status."""
@@ -24,6 +24,7 @@ class Channel:
     creator: int | None
     bot_rights: RightsSpec | None
     bot_kicked: bool = False
+    state: ChatState = "active"
     admins: set[int] = field(default_factory=set)
     members: set[int] = field(default_factory=set)
     restricted: set[int] = field(default_factory=set)
@@ -44,6 +45,7 @@ class Channel:
             creator=spec.creator,
             bot_rights=rights,
             bot_kicked=spec.bot_rights == "kicked",
+            state=spec.state,
             admins=set(spec.admins),
             members=set(spec.members),
             restricted=set(spec.restricted),
@@ -107,6 +109,7 @@ class Channel:
             "username": self.username,
             "creator": self.creator,
             "bot_rights": rights,
+            "state": self.state,
             "admins": sorted(self.admins),
             "members": sorted(self.members),
             "restricted": sorted(self.restricted),

@@ -90,6 +90,16 @@ class SandboxControl:
         """Add or replace one user (world-file format)."""
         await self._request("POST", "users", dict(user))
 
+    async def update_user(self, user_id: int, **changes: Any) -> dict[str, Any]:
+        """Change some of a user's fields (``known_to_bot=False``, ...); returns the user."""
+        data = await self._request("PATCH", f"users/{user_id}", changes)
+        user: dict[str, Any] = data["user"]
+        return user
+
+    async def set_chat_state(self, chat: int | str, state: str) -> None:
+        """How Telegram's servers treat a chat: "active", "inaccessible" or "deleted"."""
+        await self._request("PATCH", f"channels/{chat}/state", {"state": state})
+
     async def set_bot_rights(self, chat: int | str, rights: Rights) -> None:
         """Set the bot's rights in a chat: a mapping of rights, None (not a member) or "kicked"."""
         value = dict(rights) if isinstance(rights, Mapping) else rights
@@ -130,6 +140,24 @@ class SandboxControl:
         body: dict[str, Any] = {"method": method, "error_code": error_code, "count": count}
         if description is not None:
             body["description"] = description
+        if retry_after is not None:
+            body["retry_after"] = retry_after
+        if migrate_to_chat_id is not None:
+            body["migrate_to_chat_id"] = migrate_to_chat_id
+        await self._request("POST", "faults", body)
+
+    async def inject_error(
+        self,
+        method: str,
+        description: str,
+        count: int = 1,
+        *,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
+        """Make the next ``count`` calls of ``method`` answer Telegram's ``description``, with
+        the code its prefix carries ("Bad Request: ..." 400, "Forbidden: ..." 403)."""
+        body: dict[str, Any] = {"method": method, "description": description, "count": count}
         if retry_after is not None:
             body["retry_after"] = retry_after
         if migrate_to_chat_id is not None:

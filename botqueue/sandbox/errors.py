@@ -13,16 +13,20 @@ _CODES = {
     "Unauthorized": 401,
     "Forbidden": 403,
     "Not Found": 404,
+    "Conflict": 409,
     "Too Many Requests": 429,
     "Internal Server Error": 500,
+    # api.telegram.org's front end, not the Bot API server, answers with these.
+    "Bad Gateway": 502,
+    "Service Unavailable": 503,
+    "Gateway Timeout": 504,
 }
 
 UNAUTHORIZED = "Unauthorized"
 NOT_FOUND = "Not Found"
 CHAT_ID_EMPTY = "Bad Request: chat_id is empty"
 CHAT_NOT_FOUND = "Bad Request: chat not found"
-USER_ID_INVALID = "Bad Request: invalid user_id specified"
-USER_NOT_FOUND = "Bad Request: user not found"
+INVALID_USER_ID_SPECIFIED = "Bad Request: invalid user_id specified"
 MESSAGE_TEXT_EMPTY = "Bad Request: message text is empty"
 CHAT_MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 NOT_ENOUGH_RIGHTS_INVITE = "Bad Request: not enough rights to manage chat invite link"
@@ -49,7 +53,33 @@ NO_JOIN_REQUESTS_IN_PRIVATE = "Bad Request: the chat can't have join requests"
 BOT_NOT_STARTED = "Forbidden: bot can't initiate conversation with a user"
 BOT_BLOCKED = "Forbidden: bot was blocked by the user"
 USER_DEACTIVATED = "Forbidden: user is deactivated"
-BOT_TO_BOT = "Forbidden: bot can't send messages to bots"
+
+# A user the chat has but the bot's server cannot look up, and the MTProto errors Telegram's
+# servers give for a member they will not show; all pass through as "Bad Request: <NAME>".
+USER_NOT_FOUND = "Bad Request: user not found"
+MEMBER_NOT_FOUND = "Bad Request: member not found"
+PARTICIPANT_ID_INVALID = "Bad Request: PARTICIPANT_ID_INVALID"
+USER_ID_INVALID = "Bad Request: USER_ID_INVALID"
+PEER_ID_INVALID = "Bad Request: PEER_ID_INVALID"
+USER_BANNED_IN_CHANNEL = "Bad Request: USER_BANNED_IN_CHANNEL"
+CHAT_ADMIN_REQUIRED = "Bad Request: CHAT_ADMIN_REQUIRED"
+MEMBER_LIST_INACCESSIBLE = "Bad Request: member list is inaccessible"
+
+# Chats the bot can no longer reach.
+CHANNEL_PRIVATE = "Bad Request: CHANNEL_PRIVATE"
+GROUP_CHAT_DELETED = "Forbidden: the group chat was deleted"
+GROUP_CHAT_WAS_DEACTIVATED = "Bad Request: group chat was deactivated"
+"""The deleted group's text from the open-source server's first release until May 2021."""
+GROUP_IS_DEACTIVATED = "Bad Request: group is deactivated"
+"""The deleted group's text before the server was open-sourced (aiogram matched it until 2021)."""
+
+# Sending to a bot: TDLib's text changed twice (tdlib/td 0cbda12b4, 6399d7472).
+BOT_CANT_SEND_TO_THE_BOT = "Forbidden: the bot can't send messages to the bot"
+"""Since TDLib of 2026-05-04, which Bot API 10.0 runs: what the sandbox answers."""
+BOTS_CANT_SEND_TO_BOTS = "Forbidden: bots can't send messages to bots"
+"""From January 2024 to May 2026."""
+BOT_CANT_SEND_TO_BOTS = "Forbidden: bot can't send messages to bots"
+"""Until January 2024."""
 
 
 def bot_not_member(chat_type: str) -> str:
@@ -67,9 +97,15 @@ def too_many_requests(retry_after: int) -> str:
     return f"Too Many Requests: retry after {retry_after}"
 
 
+def known_code(description: str) -> int | None:
+    """The error code Telegram pairs with a description's prefix, None for an unknown prefix."""
+    return _CODES.get(description.partition(":")[0])
+
+
 def code_for(description: str) -> int:
     """The error code Telegram pairs with a description (400 when the prefix is unknown)."""
-    return _CODES.get(description.partition(":")[0], 400)
+    code = known_code(description)
+    return 400 if code is None else code
 
 
 class ApiError(Exception):

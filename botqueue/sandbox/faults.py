@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .errors import ApiError, too_many_requests
+from .errors import ApiError, known_code, too_many_requests
 
 ANY_METHOD = "*"
 """The method name that makes a fault, latency or hang rule apply to every method."""
@@ -50,16 +50,39 @@ class Fault:
         )
 
 
+def _checked_code(error_code: int | None, description: str | None) -> int:
+    paired = None if description is None else known_code(description)
+    if error_code is None:
+        if description is None:
+            raise ValueError("error_code or description is required")
+        if paired is None:
+            raise ValueError(f"no known code for {description!r}; give error_code")
+        return paired
+    if not 400 <= error_code <= 599:
+        raise ValueError("error_code must be an HTTP error status (400-599)")
+    # Server errors come from proxies too, with any body; a 4xx prefix always has its code.
+    if paired is not None and paired < 500 and paired != error_code:
+        prefix = str(description).partition(":")[0]
+        raise ValueError(
+            f"error_code {error_code} does not match {prefix!r}, which Telegram sends with {paired}"
+        )
+    return error_code
+
+
 def make_fault(
-    error_code: int,
+    error_code: int | None,
     description: str | None = None,
     count: int = 1,
     retry_after: int | None = None,
     migrate_to_chat_id: int | None = None,
 ) -> Fault:
-    """A fault with Telegram's usual description for its code when none is given."""
-    if not 400 <= error_code <= 599:
-        raise ValueError("error_code must be an HTTP error status (400-599)")
+    """A fault; the code follows from a description's prefix when not given, and a missing
+    description is Telegram's usual one for the code.
+
+    Telegram always pairs a client-error prefix with its code ("Bad Request" 400, "Forbidden"
+    403, ...), so a code that contradicts one is refused.
+    """
+    error_code = _checked_code(error_code, description)
     if count < 1:
         raise ValueError("count must be at least 1")
     if error_code == 429 and retry_after is None:

@@ -8,10 +8,18 @@ missing ``user_id`` is reported even for a chat that does not exist.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from . import errors as e
+from .access import (
+    Call,
+    open_member_list,
+    reach_telegram,
+    require_right,
+    require_user,
+    resolve_user,
+    target_chat,
+)
 from .channel import IN_CHAT, Channel
 from .errors import ApiError
 from .objects import (
@@ -23,9 +31,6 @@ from .objects import (
     message_json,
     private_chat_json,
 )
-from .params import Args
-from .state import SandboxState
-from .world import BotSpec
 
 MAX_LINK_NAME = 32
 """Telegram cuts invite link names to this many characters."""
@@ -33,44 +38,8 @@ MAX_MEMBER_LIMIT = 99999
 """The largest member_limit Telegram accepts."""
 _FOREVER_BELOW, _FOREVER_ABOVE = 30, 366 * 86400
 
-
-@dataclass
-class Call:
-    """One Bot API call: the world, the calling bot and the parameters."""
-
-    state: SandboxState
-    bot: BotSpec
-    args: Args
-
-
 Handler = Callable[[Call], Any]
 """A method implementation: a call in, the ``result`` value out."""
-
-
-def _channel(call: Call, private_error: str = e.CHAT_NOT_FOUND) -> Channel:
-    """The target chat, after Telegram's existence, migration and bot-access checks."""
-    chat_id = call.args.chat_id()
-    channel = call.state.find_chat(chat_id)
-    if channel is None:
-        private = isinstance(chat_id, int) and chat_id in call.state.users
-        raise ApiError(private_error if private else e.CHAT_NOT_FOUND)
-    if channel.migrated_to is not None:
-        raise ApiError(e.CHAT_MIGRATED, migrate_to_chat_id=channel.migrated_to)
-    if channel.bot_kicked:
-        raise ApiError(e.bot_kicked(channel.type))
-    if channel.bot_rights is None:
-        raise ApiError(e.bot_not_member(channel.type))
-    return channel
-
-
-def _require(channel: Channel, right: str, description: str) -> None:
-    if not getattr(channel.bot_rights, right, False):
-        raise ApiError(description)
-
-
-def _known(call: Call, user_id: int) -> None:
-    if user_id not in call.state.users and user_id not in call.state.bots_by_id:
-        raise ApiError(e.USER_NOT_FOUND)
 
 
 def get_me(call: Call) -> Any:
@@ -88,23 +57,29 @@ def get_chat(call: Call) -> Any:
     chat_id = call.args.chat_id()
     user = call.state.users.get(chat_id) if isinstance(chat_id, int) else None
     if user is not None:
-        if not user.started_bot or user.deactivated:
+        if not user.started_bot or user.deactivated or not user.known_to_bot:
             raise ApiError(e.CHAT_NOT_FOUND)
         return full_info(private_chat_json(user))
-    return full_info(chat_json(_channel(call)))
+    channel = target_chat(call, "read")
+    reach_telegram(channel)
+    return full_info(chat_json(channel))
 
 
 def get_chat_member(call: Call) -> Any:
     """getChatMember: anyone's membership; someone never in the chat is "left"."""
     user_id = call.args.user_id()
-    channel = _channel(call)
-    _known(call, user_id)
+    channel = target_chat(call, "read" if user_id == call.bot.id else "members")
+    resolve_user(call, user_id)
+    open_member_list(channel)
+    reach_telegram(channel)
     return member_json(call.state, channel, user_id, call.state.status(channel, user_id))
 
 
 def get_chat_administrators(call: Call) -> Any:
     """getChatAdministrators: the creator, the human administrators and the bots."""
-    channel = _channel(call, e.NO_ADMINS_IN_PRIVATE)
+    channel = target_chat(call, "members", e.NO_ADMINS_IN_PRIVATE)
+    open_member_list(channel)
+    reach_telegram(channel)
     state = call.state
     people = [] if channel.creator is None else [channel.creator]
     people += sorted(channel.admins) + sorted(state.bots_by_id)
@@ -118,10 +93,11 @@ def create_chat_invite_link(call: Call) -> Any:
     expire_date = args.clamped("expire_date", 0, low=0)
     member_limit = args.clamped("member_limit", 0, low=0, high=MAX_MEMBER_LIMIT + 1)
     creates_join_request = args.flag("creates_join_request")
-    channel = _channel(call, e.CANT_INVITE_TO_PRIVATE)
-    _require(channel, "can_invite_users", e.NOT_ENOUGH_RIGHTS_INVITE)
+    channel = target_chat(call, private_error=e.CANT_INVITE_TO_PRIVATE)
+    require_right(channel, "can_invite_users", e.NOT_ENOUGH_RIGHTS_INVITE)
     if creates_join_request and member_limit:
         raise ApiError(e.MEMBER_LIMIT_WITH_JOIN_REQUEST)
+    reach_telegram(channel)
     if expire_date and expire_date <= call.state.now():
         raise ApiError(e.EXPIRE_DATE_INVALID)
     if member_limit > MAX_MEMBER_LIMIT:
@@ -139,11 +115,12 @@ def create_chat_invite_link(call: Call) -> Any:
 
 def revoke_chat_invite_link(call: Call) -> Any:
     """revokeChatInviteLink: the link, now revoked."""
-    channel = _channel(call, e.CANT_INVITE_TO_PRIVATE)
-    _require(channel, "can_invite_users", e.NOT_ENOUGH_RIGHTS_INVITE)
+    channel = target_chat(call, private_error=e.CANT_INVITE_TO_PRIVATE)
+    require_right(channel, "can_invite_users", e.NOT_ENOUGH_RIGHTS_INVITE)
     url = call.args.text("invite_link").strip()
     if not url:
         raise ApiError(e.INVITE_LINK_EMPTY)
+    reach_telegram(channel)
     link = call.state.links.get(url)
     if link is None or link.chat_id != channel.id:
         raise ApiError(e.INVITE_HASH_EXPIRED)
@@ -152,7 +129,8 @@ def revoke_chat_invite_link(call: Call) -> Any:
 
 
 def _check_removable(call: Call, channel: Channel, user_id: int) -> None:
-    _known(call, user_id)
+    reach_telegram(channel)
+    resolve_user(call, user_id)
     status = call.state.status(channel, user_id)
     if status == "creator":
         raise ApiError(e.CANT_REMOVE_OWNER)
@@ -164,8 +142,8 @@ def ban_chat_member(call: Call) -> Any:
     """banChatMember: out of the chat and kept out (until_date outside 30 s-366 d is forever)."""
     user_id = call.args.user_id()
     until_date = call.args.clamped("until_date", 0, low=0)
-    channel = _channel(call, e.SUPERGROUP_AND_CHANNEL_ONLY)
-    _require(channel, "can_restrict_members", e.NOT_ENOUGH_RIGHTS_RESTRICT)
+    channel = target_chat(call, private_error=e.SUPERGROUP_AND_CHANNEL_ONLY)
+    require_right(channel, "can_restrict_members", e.NOT_ENOUGH_RIGHTS_RESTRICT)
     _check_removable(call, channel, user_id)
     now = call.state.now()
     if not now + _FOREVER_BELOW <= until_date <= now + _FOREVER_ABOVE:
@@ -178,16 +156,19 @@ def unban_chat_member(call: Call) -> Any:
     """unbanChatMember: back to "left"; a plain unban also removes a member, as Telegram's does.
 
     With only_if_banned the official server answers true before any rights check when the
-    user is not banned, and so does the sandbox.
+    user is not banned, and so does the sandbox. Basic groups are refused (Client.cpp).
     """
     user_id = call.args.user_id()
     only_if_banned = call.args.flag("only_if_banned")
-    channel = _channel(call, e.SUPERGROUP_AND_CHANNEL_ONLY)
+    channel = target_chat(call, private_error=e.SUPERGROUP_AND_CHANNEL_ONLY)
+    if channel.type == "group":
+        raise ApiError(e.SUPERGROUP_AND_CHANNEL_ONLY)
     if only_if_banned:
-        _known(call, user_id)
+        reach_telegram(channel)
+        resolve_user(call, user_id)
         if call.state.status(channel, user_id) != "kicked":
             return True
-    _require(channel, "can_restrict_members", e.NOT_ENOUGH_RIGHTS_RESTRICT)
+    require_right(channel, "can_restrict_members", e.NOT_ENOUGH_RIGHTS_RESTRICT)
     _check_removable(call, channel, user_id)
     channel.remove(user_id)
     return True
@@ -195,9 +176,10 @@ def unban_chat_member(call: Call) -> Any:
 
 def _join_request(call: Call) -> tuple[Channel, int]:
     user_id = call.args.user_id()
-    channel = _channel(call, e.NO_JOIN_REQUESTS_IN_PRIVATE)
-    _require(channel, "can_invite_users", e.NOT_ENOUGH_RIGHTS_JOIN_REQUESTS)
-    _known(call, user_id)
+    channel = target_chat(call, private_error=e.NO_JOIN_REQUESTS_IN_PRIVATE)
+    require_right(channel, "can_invite_users", e.NOT_ENOUGH_RIGHTS_JOIN_REQUESTS)
+    require_user(call, user_id)
+    reach_telegram(channel)
     return channel, user_id
 
 
@@ -230,6 +212,8 @@ def send_message(call: Call) -> Any:
     state = call.state
     user = state.users.get(chat_id) if isinstance(chat_id, int) else None
     if user is not None:
+        if not user.known_to_bot:
+            raise ApiError(e.CHAT_NOT_FOUND)
         if user.deactivated:
             raise ApiError(e.USER_DEACTIVATED)
         if user.blocked_bot:
@@ -238,11 +222,12 @@ def send_message(call: Call) -> Any:
             raise ApiError(e.BOT_NOT_STARTED)
         chat = private_chat_json(user)
     elif isinstance(chat_id, int) and chat_id in state.bots_by_id:
-        raise ApiError(e.BOT_TO_BOT)
+        raise ApiError(e.BOT_CANT_SEND_TO_THE_BOT)
     else:
-        channel = _channel(call)
+        channel = target_chat(call)
         if channel.type == "channel":
-            _require(channel, "can_post_messages", e.NEED_ADMIN_RIGHTS_CHANNEL)
+            require_right(channel, "can_post_messages", e.NEED_ADMIN_RIGHTS_CHANNEL)
+        reach_telegram(channel)
         chat = chat_json(channel)
     message = state.record_message(
         chat["id"],

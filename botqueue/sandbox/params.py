@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import CHAT_ID_EMPTY, USER_ID_INVALID, ApiError
+from .errors import CHAT_ID_EMPTY, INVALID_USER_ID_SPECIFIED, ApiError
 
 _INT32 = (-(2**31), 2**31 - 1)
 
@@ -91,7 +91,7 @@ class Args:
         """The target user's id; 0, negative or missing is Telegram's "invalid user_id"."""
         user_id = _integer(self.text("user_id"))
         if user_id <= 0:
-            raise ApiError(USER_ID_INVALID)
+            raise ApiError(INVALID_USER_ID_SPECIFIED)
         return user_id
 
     def json_value(self, name: str) -> Any:

@@ -145,7 +145,13 @@ class SandboxState:
         if new is None:
             new = Channel.from_spec(
                 ChannelSpec.model_validate(
-                    {**old.to_spec(), "id": to_chat_id, "type": "supergroup", "username": None}
+                    {
+                        **old.to_spec(),
+                        "id": to_chat_id,
+                        "type": "supergroup",
+                        "username": None,
+                        "state": "active",
+                    }
                 )
             )
         old.migrated_to = to_chat_id

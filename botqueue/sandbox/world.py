@@ -36,7 +36,13 @@ class BotSpec(_Spec):
 
 
 class UserSpec(_Spec):
-    """A Telegram user, and whether the bot may write to them."""
+    """A Telegram user, whether the bot may write to them, and whether the bot can look them up.
+
+    ``known_to_bot: false`` is a user the bot's Bot API server cannot resolve (on Telegram, one
+    who never wrote to the bot): getChatMember, banChatMember and unbanChatMember answer
+    "user not found" even while the user is in the chat, and getChat and sendMessage answer
+    "chat not found", whatever ``started_bot`` says.
+    """
 
     id: int = Field(gt=0)
     first_name: str
@@ -46,6 +52,7 @@ class UserSpec(_Spec):
     started_bot: bool = True
     blocked_bot: bool = False
     deactivated: bool = False
+    known_to_bot: bool = True
 
 
 class RightsSpec(_Spec):
@@ -70,8 +77,19 @@ class RightsSpec(_Spec):
     can_manage_topics: bool = False
 
 
+ChatState = Literal["active", "inaccessible", "deleted"]
+"""How Telegram's servers treat a chat: "active"; "inaccessible" (a channel or supergroup the
+bot lost access to without its Bot API server noticing: the next call answers CHANNEL_PRIVATE,
+later ones "bot was kicked"); "deleted" (a basic group that was deleted)."""
+
+
 class ChannelSpec(_Spec):
-    """A channel (or supergroup, or group) and who is in it."""
+    """A channel (or supergroup, or group) and who is in it.
+
+    A ``username`` makes the chat public: as on Telegram, the bot may then read it (getChat,
+    getChatMember, getChatAdministrators) without being a member, and a channel answers
+    "member list is inaccessible" to the member questions.
+    """
 
     id: int = Field(lt=0)
     type: Literal["channel", "supergroup", "group"] = "channel"
@@ -79,6 +97,7 @@ class ChannelSpec(_Spec):
     username: str | None = None
     creator: int | None = None
     bot_rights: RightsSpec | Literal["kicked"] | None = None
+    state: ChatState = "active"
     admins: list[int] = []
     members: list[int] = []
     restricted: list[int] = []
@@ -88,6 +107,19 @@ class ChannelSpec(_Spec):
     @classmethod
     def _bare_username(cls, value: str | None) -> str | None:
         return value.removeprefix("@") if value else None
+
+    @model_validator(mode="after")
+    def _state_fits_type(self) -> ChannelSpec:
+        if self.state == "deleted" and self.type != "group":
+            raise ValueError(
+                f'channel {self.id}: only a basic group can be "deleted"; a channel or '
+                'supergroup that is gone is "inaccessible"'
+            )
+        if self.state == "inaccessible" and self.type == "group":
+            raise ValueError(f'channel {self.id}: a basic group that is gone is "deleted"')
+        if self.type == "group" and self.username:
+            raise ValueError(f"channel {self.id}: a basic group has no username")
+        return self
 
     @model_validator(mode="after")
     def _one_role_each(self) -> ChannelSpec:
@@ -176,7 +208,6 @@ DEFAULT_WORLD: dict[str, Any] = {
         },
         {
             "id": -1001000000003,
-            "username": "no_bot_here",
             "title": "Bot Not Added",
             "type": "channel",
             "creator": 2,
@@ -190,6 +221,15 @@ DEFAULT_WORLD: dict[str, Any] = {
             "creator": 2,
             "bot_rights": "kicked",
             "members": [1003],
+        },
+        {
+            "id": -1001000000005,
+            "username": "open_no_bot",
+            "title": "Public, Bot Not Added",
+            "type": "channel",
+            "creator": 2,
+            "bot_rights": None,
+            "members": [1002],
         },
     ],
     "users": [
@@ -207,11 +247,12 @@ DEFAULT_WORLD: dict[str, Any] = {
         {"id": 1010, "first_name": "Jo", "username": "jo"},
     ],
 }
-"""The world used when none is given: one bot, four channels, a dozen users in various states.
+"""The world used when none is given: one bot, five channels, a dozen users in various states.
 
 premium_signals (-1001000000001): the bot is an administrator who may invite and restrict;
 Ann, Ben and Cara are members, Ivan is banned. VIP Lounge (-1001000000002, private
-supergroup): the bot may invite but not restrict. -1001000000003: the bot is not a member.
--1001000000004: the bot was kicked. Eve never started the bot, Finn blocked it, Gus's account
-is deactivated; Dan, Hana and Jo are free to be invited.
+supergroup): the bot may invite but not restrict. -1001000000003 (private): the bot is not a
+member. -1001000000004: the bot was kicked. open_no_bot (-1001000000005, public): the bot is
+not a member, so it may read the chat but not its members. Eve never started the bot, Finn
+blocked it, Gus's account is deactivated; Dan, Hana and Jo are free to be invited.
 """

@@ -41,7 +41,10 @@ PERMANENT_REASONS: tuple[tuple[str, str], ...] = (
     ("user_admin_invalid", "user_is_admin"),
     ("bot was blocked by the user", "bot_blocked"),
     ("bot can't initiate conversation", "bot_not_started"),
-    ("bot can't send messages to bots", "recipient_is_bot"),
+    # Telegram has worded this three ways: "bot can't send messages to bots" (until 2024),
+    # "bots can't send messages to bots", "the bot can't send messages to the bot" (2026).
+    ("can't send messages to bot", "recipient_is_bot"),
+    ("can't send messages to the bot", "recipient_is_bot"),
     ("user_banned_in_channel", "user_banned_in_channel"),
     ("user is deactivated", "user_deactivated"),
     ("bot was kicked", "bot_kicked"),
@@ -49,6 +52,7 @@ PERMANENT_REASONS: tuple[tuple[str, str], ...] = (
     ("member list is inaccessible", "member_list_inaccessible"),
     ("channel_private", "channel_private"),
     ("group is deactivated", "group_deactivated"),
+    ("group chat was deactivated", "group_deactivated"),
     ("group chat was deleted", "group_deleted"),
 )
 

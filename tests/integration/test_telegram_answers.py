@@ -81,6 +81,20 @@ async def test_a_refused_ban_after_an_ambiguous_lookup_is_a_permanent_failure(
     assert 1002 in (await control.members(PREMIUM))["members"]
 
 
+async def test_a_member_telegram_will_not_describe_is_never_taken_as_out(
+    service: TelegramBotService, control: SandboxControl
+) -> None:
+    # Telegram's own behaviour, not an injected fault: for a user the bot's server does not
+    # know, getChatMember and banChatMember answer "user not found" though the user is in.
+    await control.update_user(1002, known_to_bot=False)
+    with pytest.raises(TelegramPermanentError) as caught:
+        await service.remove_user(remove())
+    assert caught.value.reason == "user_not_found"
+    assert caught.value.detail["memberLookupError"] == "Bad Request: user not found"
+    assert 1002 in (await control.members(PREMIUM))["members"]  # not done, and it says so
+    assert await calls(control, "banChatMember") == 1
+
+
 async def test_a_user_banned_by_the_admins_stays_banned(
     service: TelegramBotService, control: SandboxControl
 ) -> None:
@@ -176,6 +190,7 @@ async def test_a_failed_revocation_is_logged_with_the_link_name_and_the_retry_go
 @pytest.mark.parametrize(
     ("code", "text", "reason"),
     [
+        (403, "Forbidden: the bot can't send messages to the bot", "recipient_is_bot"),
         (403, "Forbidden: bot can't send messages to bots", "recipient_is_bot"),
         (400, "Bad Request: PEER_ID_INVALID", "peer_id_invalid"),
         (400, "Bad Request: USER_BANNED_IN_CHANNEL", "user_banned_in_channel"),

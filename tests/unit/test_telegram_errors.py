@@ -62,6 +62,21 @@ TABLE: list[tuple[BaseException, type[BaseException], str]] = [
         "recipient_is_bot",
     ),
     (
+        tg.Forbidden("Forbidden: bots can't send messages to bots"),
+        TelegramPermanentError,
+        "recipient_is_bot",
+    ),
+    (
+        tg.Forbidden("Forbidden: the bot can't send messages to the bot"),
+        TelegramPermanentError,
+        "recipient_is_bot",
+    ),
+    (
+        tg.BadRequest("Bad Request: group chat was deactivated"),
+        TelegramPermanentError,
+        "group_deactivated",
+    ),
+    (
         tg.BadRequest("Bad Request: not enough rights to restrict/unrestrict chat member"),
         TelegramPermanentError,
         "not_enough_rights",
