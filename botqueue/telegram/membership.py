@@ -32,7 +32,12 @@ log = structlog.get_logger("botqueue.telegram")
 IN_CHANNEL = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
 GONE = {ChatMember.LEFT, ChatMember.BANNED}
 """The only getChatMember statuses that confirm a user is out of the chat."""
-USER_UNRESOLVED = {"user_not_found", "member_not_found", "participant_id_invalid"}
+USER_UNRESOLVED = {
+    "user_not_found",
+    "member_not_found",
+    "participant_id_invalid",
+    "user_id_invalid",
+}
 """getChatMember answers that say nothing about membership: the user may well be in."""
 UNDELIVERABLE = {
     "bot_blocked",
