@@ -105,6 +105,9 @@ async def test_a_long_pause_hands_the_message_back(
 async def test_300_operations_under_a_30_per_second_limit(
     sandbox: SandboxServer, control: SandboxControl, db_url: str
 ) -> None:
+    # Known users who never joined: each removal is one getChatMember answering "left".
+    for n in range(300):
+        await control.add_user({"id": 5000 + n, "first_name": f"U{n}"})
     await control.set_flood(30)
     ops = [
         RemoveUser(user_id=5000 + n, channel_id=PREMIUM, subscription_id=f"f{n}", reason="expiry")
