@@ -1,6 +1,6 @@
 """Run every benchmark under bench/ and print a markdown table of the medians.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only transport,worker,memory]
+    .venv/bin/python bench/run_all.py [--quick] [--only transport,worker,memory,cli]
 
 (``python3 dev.py bench`` runs exactly this.) Each benchmark runs in its own subprocess with
 ``--json``; its progress goes to stderr as it runs, and the table is printed at the end.
@@ -26,11 +26,13 @@ FULL: dict[str, list[str]] = {
     "transport": ["-n", "20000", "--groups", "1000", "--reps", "5"],
     "worker": ["-n", "20000", "--groups", "1000", "--reps", "5", "--concurrency", "10,50"],
     "memory": ["-n", "100000", "--seconds", "5", "--reps", "3", "--concurrency", "10,50"],
+    "cli": ["--reps", "10"],
 }
 QUICK: dict[str, list[str]] = {
     "transport": ["-n", "2000", "--groups", "200", "--reps", "1"],
     "worker": ["-n", "2000", "--groups", "200", "--reps", "1", "--concurrency", "10,50"],
     "memory": ["-n", "10000", "--seconds", "1", "--reps", "1", "--concurrency", "10"],
+    "cli": ["--reps", "2"],
 }
 
 Row = tuple[str, str, str, str, str]
@@ -135,7 +137,29 @@ def memory_rows(result: dict[str, Any]) -> list[Row]:
     return rows
 
 
-ROWS = {"transport": transport_rows, "worker": worker_rows, "memory": memory_rows}
+def cli_rows(result: dict[str, Any]) -> list[Row]:
+    """Rows for the command-line benchmark: each command's start-up beside the interpreter's."""
+    rows: list[Row] = []
+    for name, figures in result["summary"].items():
+        rows.append(
+            (
+                "cli",
+                f"`{name}`, fresh process (min {figures['min_ms']:.0f}, max "
+                f"{figures['max_ms']:.0f} ms; {figures['ratio']:.1f}x `python -c pass`)",
+                f"{figures['median_ms']:.0f} ms",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
+ROWS = {
+    "transport": transport_rows,
+    "worker": worker_rows,
+    "memory": memory_rows,
+    "cli": cli_rows,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,33 +1,42 @@
-"""botqueue: Telegram bot membership operations on a durable FIFO queue, with retries and a DLQ."""
+"""botqueue: Telegram bot membership operations on a durable FIFO queue, with retries and a DLQ.
 
-from .consumer import BotQueueConsumer
-from .errors import (
-    BotQueueError,
-    ConfigurationError,
-    DecodeError,
-    EnqueueError,
-    MessageTooLargeError,
-    OperationError,
-    OperationValidationError,
-    PermanentError,
-    RetryableError,
-    TransportError,
-)
-from .failure import FailureRecord
-from .hooks import ConsumerHooks
-from .operations import (
-    AnyOperation,
-    InviteUser,
-    RemoveUser,
-    VerifyPermissions,
-    build_operation,
-    decode_operation,
-)
-from .producer import BotQueueProducer
-from .retry import Backoff, decide
-from .service import BotService, Outcome
-from .sync import SyncBotQueueProducer
-from .transports import Transport, open_transport
+The public names below are imported on first use (PEP 562), so that ``import botqueue`` (and
+with it every ``botqueue`` command, which imports this package first) costs nothing until a
+name is needed; ``from botqueue import BotQueueProducer`` works exactly as an eager import.
+"""
+
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from .consumer import BotQueueConsumer
+    from .errors import (
+        BotQueueError,
+        ConfigurationError,
+        DecodeError,
+        EnqueueError,
+        MessageTooLargeError,
+        OperationError,
+        OperationValidationError,
+        PermanentError,
+        RetryableError,
+        TransportError,
+    )
+    from .failure import FailureRecord
+    from .hooks import ConsumerHooks
+    from .operations import (
+        AnyOperation,
+        InviteUser,
+        RemoveUser,
+        VerifyPermissions,
+        build_operation,
+        decode_operation,
+    )
+    from .producer import BotQueueProducer
+    from .retry import Backoff, decide
+    from .service import BotService, Outcome
+    from .sync import SyncBotQueueProducer
+    from .transports import Transport, open_transport
 
 __all__ = [
     "AnyOperation",
@@ -58,3 +67,46 @@ __all__ = [
     "decode_operation",
     "open_transport",
 ]
+
+_ORIGIN = {
+    "AnyOperation": "operations",
+    "Backoff": "retry",
+    "BotQueueConsumer": "consumer",
+    "BotQueueError": "errors",
+    "BotQueueProducer": "producer",
+    "BotService": "service",
+    "ConfigurationError": "errors",
+    "ConsumerHooks": "hooks",
+    "DecodeError": "errors",
+    "EnqueueError": "errors",
+    "FailureRecord": "failure",
+    "InviteUser": "operations",
+    "MessageTooLargeError": "errors",
+    "OperationError": "errors",
+    "OperationValidationError": "errors",
+    "Outcome": "service",
+    "PermanentError": "errors",
+    "RemoveUser": "operations",
+    "RetryableError": "errors",
+    "SyncBotQueueProducer": "sync",
+    "Transport": "transports",
+    "TransportError": "errors",
+    "VerifyPermissions": "operations",
+    "build_operation": "operations",
+    "decide": "retry",
+    "decode_operation": "operations",
+    "open_transport": "transports",
+}
+
+
+def __getattr__(name: str) -> object:
+    origin = _ORIGIN.get(name)
+    if origin is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{origin}", __name__), name)
+    globals()[name] = value  # resolved once; later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,11 +1,19 @@
-"""Metrics, health endpoints and outcome events of a worker (logging lives in botqueue.logs)."""
+"""Metrics, health endpoints and outcome events of a worker (logging lives in botqueue.logs).
 
-from .gauges import MeteredTransport, QueueGauges
-from .health import HealthState
-from .metrics import Metrics, MetricsHooks
-from .outcome_sinks import OutcomeHookRunner, OutcomePublisher, load_outcome_hook
-from .outcomes import OutcomeEvent, OutcomeHooks, build_event
-from .server import ObservabilityServer
+The names below are imported on first use (PEP 562): the metrics server needs aiohttp and
+prometheus_client, which ``botqueue health`` and the other light commands never load.
+"""
+
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from .gauges import MeteredTransport, QueueGauges
+    from .health import HealthState
+    from .metrics import Metrics, MetricsHooks
+    from .outcome_sinks import OutcomeHookRunner, OutcomePublisher, load_outcome_hook
+    from .outcomes import OutcomeEvent, OutcomeHooks, build_event
+    from .server import ObservabilityServer
 
 __all__ = [
     "HealthState",
@@ -21,3 +29,31 @@ __all__ = [
     "build_event",
     "load_outcome_hook",
 ]
+
+_ORIGIN = {
+    "HealthState": "health",
+    "MeteredTransport": "gauges",
+    "Metrics": "metrics",
+    "MetricsHooks": "metrics",
+    "ObservabilityServer": "server",
+    "OutcomeEvent": "outcomes",
+    "OutcomeHookRunner": "outcome_sinks",
+    "OutcomeHooks": "outcomes",
+    "OutcomePublisher": "outcome_sinks",
+    "QueueGauges": "gauges",
+    "build_event": "outcomes",
+    "load_outcome_hook": "outcome_sinks",
+}
+
+
+def __getattr__(name: str) -> object:
+    origin = _ORIGIN.get(name)
+    if origin is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{origin}", __name__), name)
+    globals()[name] = value  # resolved once; later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

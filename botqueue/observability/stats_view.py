@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ..config import load_settings
+from ..transports import open_transport
 from ..transports.base import QueueStats, Transport
 
 WORKER_FIGURES = (
@@ -144,6 +146,25 @@ async def watch(
 def worker_summary(figures: Mapping[str, float]) -> dict[str, float]:
     """The worker figures of a scrape, by their short names (for --json)."""
     return {label: figures[name] for name, label in WORKER_FIGURES if name in figures}
+
+
+async def scrape_summary(urls: Sequence[str]) -> dict[str, float]:
+    """Scrape the workers once and return their figures by short name (``stats --json``)."""
+    async with aiohttp.ClientSession() as session:
+        return worker_summary(await scrape(session, urls))
+
+
+def outcomes_transport(url: str | None) -> Transport | None:
+    """The outcomes queue to show in ``stats``, if one is configured (not yet connected).
+
+    Raises:
+        ConfigurationError: a setting is malformed, or the URL names the main queue or the DLQ.
+    """
+    if not url:
+        return None
+    from .setup import outcomes_url  # the worker's wiring: consumer, metrics server
+
+    return open_transport(outcomes_url(url, load_settings()))
 
 
 def _title(interval: float) -> str:

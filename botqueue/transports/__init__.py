@@ -16,9 +16,9 @@ from .base import (
     SendResult,
     Transport,
 )
-from .sqlite import SqliteTransport
 
 if TYPE_CHECKING:
+    from .sqlite import SqliteTransport
     from .sqs import SqsTransport
 
 DEFAULT_URL = "sqlite:///botqueue.db"
@@ -64,6 +64,8 @@ def open_transport(
             raise ConfigurationError(
                 f"BOT_OPERATIONS_DLQ_URL must be an sqlite:/// URL when the queue is: {dlq_url!r}"
             )
+        from .sqlite import SqliteTransport
+
         return SqliteTransport(url, dlq_url, visibility_timeout=visibility_timeout)
     if scheme in ("http", "https"):
         from .sqs import SqsTransport
@@ -82,9 +84,14 @@ def open_transport(
 
 def __getattr__(name: str) -> object:
     # The SQS transport imports aiobotocore (about 22 MB of RSS); a worker on the embedded
-    # queue never needs it, so it is loaded on first use.
+    # queue never needs it, so it is loaded on first use. The SQLite one (sqlite3, asyncio,
+    # a thread pool) waits too, so that ``botqueue --help`` does not pay for it.
     if name == "SqsTransport":
         from .sqs import SqsTransport
 
         return SqsTransport
+    if name == "SqliteTransport":
+        from .sqlite import SqliteTransport
+
+        return SqliteTransport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

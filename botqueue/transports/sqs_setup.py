@@ -11,14 +11,9 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from ..errors import ConfigurationError
 from ..operations import MAX_RETRIES_LIMIT
 from .sqs_checks import MIN_MAX_RECEIVE_COUNT
-from .sqs_client import error_code, translated
+from .sqs_client import create_client, error_code, register_hooks, resolve_client_config, translated
+from .sqs_names import DEFAULT_MAX_RECEIVE_COUNT, DLQ_NAME, QUEUE_NAME
 
-QUEUE_NAME = "bot-operations.fifo"
-"""The spec's main queue name."""
-DLQ_NAME = "bot-operations-dlq.fifo"
-"""The spec's dead-letter queue name."""
-DEFAULT_MAX_RECEIVE_COUNT = 25
-"""The redrive policy's maxReceiveCount that setup writes."""
 _DAY = 24 * 3600
 MAIN_ATTRIBUTES = {
     "FifoQueue": "true",
@@ -56,6 +51,27 @@ class SetupReport:
             f"BOT_OPERATIONS_QUEUE_URL={self.queue_url}",
             f"BOT_OPERATIONS_DLQ_URL={self.dlq_url}",
         ]
+
+
+async def run_setup(
+    queue_name: str, dlq_name: str, max_receive_count: int, fix: bool
+) -> SetupReport:
+    """Set the queues up with a client from AWS_REGION / USE_LOCALSTACK / SQS_ENDPOINT."""
+    config = resolve_client_config(None)
+    with translated("client set-up"):
+        context = create_client(config)
+        client = await context.__aenter__()
+    try:
+        register_hooks(client)
+        return await setup_queues(
+            client,
+            queue_name=queue_name,
+            dlq_name=dlq_name,
+            max_receive_count=max_receive_count,
+            fix=fix,
+        )
+    finally:
+        await context.__aexit__(None, None, None)
 
 
 async def setup_queues(

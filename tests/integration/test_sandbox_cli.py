@@ -12,23 +12,23 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
+from botqueue.cli.sandbox import is_loopback, sandbox
 from botqueue.sandbox import DEFAULT_WORLD, SandboxControl
-from botqueue.sandbox.cli_command import add_sandbox_command, is_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
-# The lead wires the command into botqueue.cli; here it hangs off a bare group.
+# botqueue.cli registers the command on its group; here it hangs off a bare one.
 LAUNCH = (
     "import click, sys\n"
-    "from botqueue.sandbox.cli_command import add_sandbox_command\n"
+    "from botqueue.cli.sandbox import sandbox\n"
     "group = click.Group('botqueue')\n"
-    "add_sandbox_command(group)\n"
+    "group.add_command(sandbox)\n"
     "group(sys.argv[1:])\n"
 )
 
 
 def _group() -> click.Group:
     group = click.Group("botqueue")
-    add_sandbox_command(group)
+    group.add_command(sandbox)
     return group
 
 

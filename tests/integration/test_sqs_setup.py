@@ -11,11 +11,11 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
+from botqueue.cli.queue import setup
 from botqueue.errors import ConfigurationError
 from botqueue.transports import open_transport
 from botqueue.transports.sqs import SqsTransport
 from botqueue.transports.sqs_checks import check_at_start
-from botqueue.transports.sqs_cli import add_sqs_commands
 from botqueue.transports.sqs_client import create_client
 from botqueue.transports.sqs_setup import setup_queues
 from tests.integration.sqs_faults import RequestCounter
@@ -29,7 +29,7 @@ def names() -> tuple[str, str]:
 
 def run_setup_cli(server: SqsServer, *args: str) -> Any:
     group = click.Group("botqueue")
-    add_sqs_commands(group)
+    group.add_command(setup)
     env = {**server.env(), "BOTQUEUE_LOG_LEVEL": "warning"}
     return CliRunner().invoke(group, ["setup", *args], env=env)
 

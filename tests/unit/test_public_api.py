@@ -88,6 +88,21 @@ def test_exported_name_exists_and_is_documented(name: str) -> None:
     assert documented.get(key), f"{name} has no docstring in {module_name}"
 
 
+def test_dir_lists_every_exported_name() -> None:
+    assert set(botqueue.__all__) <= set(dir(botqueue))
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        getattr(botqueue, "no_such_name")  # noqa: B009 (the point is a dynamic lookup)
+
+
+@pytest.mark.parametrize("package", ["botqueue.observability", "botqueue.transports"])
+def test_lazily_exported_names_of_subpackages_resolve(package: str) -> None:
+    module = importlib.import_module(package)
+    assert [name for name in module.__all__ if not hasattr(module, name)] == []
+
+
 def test_star_import_gives_exactly_all() -> None:
     namespace: dict[str, object] = {}
     exec("from botqueue import *", namespace)
@@ -95,6 +110,9 @@ def test_star_import_gives_exactly_all() -> None:
 
 
 def test_public_names_of_the_package_are_exported() -> None:
+    # The names are imported on first access (PEP 562): resolve them all first.
+    for name in botqueue.__all__:
+        getattr(botqueue, name)
     public = {
         name
         for name, value in vars(botqueue).items()

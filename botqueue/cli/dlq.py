@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli_common import queue_options, run_sync, settings_from, with_transport
-from .transports import DeadLetter
+from .common import queue_options, run_sync, settings_from, with_transport
+
+if TYPE_CHECKING:
+    from ..transports import DeadLetter
 
 
 @click.group()

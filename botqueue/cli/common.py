@@ -1,16 +1,19 @@
-"""What the CLI's commands share: queue options, settings, running async work."""
+"""What the commands share: queue options, settings, running async work.
+
+Settings, logging and transports are imported when a command asks for them, not here: this
+module is imported by ``botqueue --help`` too.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .config import Settings, load_settings
-from .logs import configure_logging
-from .transports import Transport, open_transport
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..transports import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,6 +29,9 @@ def queue_options(command: F) -> F:
 
 def settings_from(**flags: Any) -> Settings:
     """Settings from the environment with the command's flags on top; sets up logging."""
+    from ..config import load_settings
+    from ..logs import configure_logging
+
     settings = load_settings(
         bot_operations_queue_url=flags.pop("queue_url", None),
         bot_operations_dlq_url=flags.pop("dlq_url", None),
@@ -39,12 +45,16 @@ def settings_from(**flags: Any) -> Settings:
 
 
 def transport_for(settings: Settings) -> Transport:
-    """The transport the settings name."""
-    return open_transport(settings.bot_operations_queue_url, settings.bot_operations_dlq_url)
+    """The transport the settings name (the same choice the library makes without a URL)."""
+    from ..transports.configured import configured_transport
+
+    return configured_transport(settings=settings)
 
 
 def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine to completion from a command."""
+    import asyncio
+
     return asyncio.run(coro)
 
 
