@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,13 +33,44 @@ class Settings(BaseSettings):
     """Seconds an invite link stays valid."""
     telegram_rate_limit: float = Field(30.0, gt=0)
     """Requests per second per bot token, overall."""
+    # -- the token's flood budget, shared by its workers (docs/telegram.md, "Scaling out") --
+    telegram_rate_limit_url: str | None = None
+    """Where workers share the token's budget: ``redis://host:port/db`` (or rediss://,
+    unix://), ``sqlite:///path``, or ``local`` (each process its own); unset: in a file beside
+    an embedded queue's, else local."""
+    telegram_rate_limit_lease: float = Field(10.0, ge=1, le=300)
+    """Seconds a worker that died goes on holding its slots of a shared budget."""
+    telegram_rate_limit_fallback_share: float | None = Field(None, gt=0, le=1)
+    """Share of TELEGRAM_RATE_LIMIT a worker takes while the shared budget is unreachable;
+    unset: 1 / the workers last seen sharing it (1/4 if it was never reached)."""
+
+    @field_validator("telegram_rate_limit_url")
+    @classmethod
+    def _budget_url(cls, value: str | None) -> str | None:
+        parsed = urlparse(value or "")
+        if value is None or value == "local" or parsed.scheme in ("redis", "rediss", "unix"):
+            return value
+        if parsed.scheme == "sqlite" and not parsed.netloc and parsed.path.strip("/"):
+            return value
+        raise ValueError(
+            "must be redis://host:port/db, rediss://…, unix://…, sqlite:///path or local"
+        )
+
+    # -- end of the flood budget --
     telegram_user_chat_rate: float = Field(1.0, gt=0)
     """Messages per second to one user."""
     telegram_channel_rate: float = Field(20.0, gt=0)
     """Membership calls per second in one channel."""
     telegram_request_timeout: float = Field(10.0, gt=0, le=300)
     telegram_max_flood_hold: float = Field(5.0, ge=0, le=60)
-    """Longest 429 pause waited out in place; longer ones hand the message back."""
+    """Longest 429 pause waited out inside a call; a longer one pauses the bot as a whole."""
+    telegram_breaker_failures: int = Field(3, ge=1, le=1000)
+    """Distinct operations failing server-side (5xx, timeouts, refused connections) within
+    the window that open the outage circuit breaker (a getMe probe counts as one)."""
+    telegram_breaker_window: float = Field(10.0, gt=0, le=600)
+    """Seconds over which the breaker counts failures."""
+    telegram_breaker_max_probe_interval: float = Field(30.0, ge=1, le=600)
+    """Longest wait between getMe probes while Telegram is unavailable (from 1 s, doubling)."""
     aws_region: str = "us-east-1"
     use_localstack: bool = False
     sqs_endpoint: str | None = None

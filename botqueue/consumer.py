@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from .bot_state import BotState, bot_state_of, first_of
 from .errors import FatalError
 from .hooks import ConsumerHooks, HookSet, LoggingHooks, operation_fields
 from .inflight import AckBuffer, VisibilityKeeper
@@ -23,6 +24,12 @@ log = structlog.get_logger("botqueue.consumer")
 
 _RECEIVE_ERROR_BACKOFF_CAP = 30.0
 _DRAIN_POLL_SECONDS = 0.05
+_PAUSE_POLL_SECONDS = 1.0
+
+
+def _describe(state: BotState) -> str:
+    pause = state.unavailable()
+    return pause.describe() if pause is not None else "available"
 
 
 class BotQueueConsumer:
@@ -65,6 +72,8 @@ class BotQueueConsumer:
         self.drain = drain
         all_hooks = [LoggingHooks(), *hooks] if log_operations else list(hooks)
         self.hooks = HookSet(all_hooks)
+        self._stopping = asyncio.Event()
+        self.bot_state = bot_state_of(service)
         self.acks = AckBuffer(self.transport, on_deleted=self.hooks.on_deleted)
         self.keeper = VisibilityKeeper(self.transport, visibility_timeout)
         self.processor = MessageProcessor(
@@ -77,11 +86,12 @@ class BotQueueConsumer:
             drop_permanent=drop_permanent,
             rng=rng or random.Random(),
             on_fatal=self._on_fatal,
+            bot_state=self.bot_state,
+            stopping=self._stopping,
         )
         self.fatal_error: FatalError | None = None
         self._held = 0
         self._capacity = asyncio.Condition()
-        self._stopping = asyncio.Event()
         self._chains: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self.last_poll = time.monotonic()
@@ -138,6 +148,8 @@ class BotQueueConsumer:
             async with self._capacity:
                 await self._capacity.wait_for(lambda: self._held < self.concurrency)
             self.last_poll = time.monotonic()
+            if not await self._while_bot_unavailable():
+                break
             if self.drain and maybe_empty and await self._drained():
                 log.info("queue drained")
                 self._stopping.set()
@@ -157,6 +169,24 @@ class BotQueueConsumer:
             if messages:
                 self.hooks.on_received(messages)
             self._start_chains(messages)
+
+    async def _while_bot_unavailable(self) -> bool:
+        """Receive nothing while the bot is paused; False if the worker stops meanwhile."""
+        state = self.bot_state
+        if state is None or state.unavailable() is None:
+            return True
+        log.info("not receiving while the bot is paused", why=_describe(state))
+        while state.unavailable() is not None:
+            # In short steps, so that liveness (last_poll) sees a loop that is alive.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    first_of(state.wait_available(), self._stopping), _PAUSE_POLL_SECONDS
+                )
+            if self._stopping.is_set():
+                return False
+            self.last_poll = time.monotonic()
+        log.info("receiving again: the bot is available")
+        return True
 
     async def _receive_or_stop(self, count: int) -> list[ReceivedMessage]:
         # Draining, an empty answer is what ends the run: poll briefly rather than sit out a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from .bot_state import BotState, first_of
 from .errors import DecodeError, FatalError, OperationError
 from .failure import FailureKind, FailureRecord
 from .hooks import ConsumerHooks, operation_fields
@@ -36,6 +38,10 @@ class MessageProcessor:
     drop_permanent: bool = False
     rng: random.Random = field(default_factory=random.Random)
     on_fatal: Callable[[FatalError], None] = lambda error: None
+    bot_state: BotState | None = None
+    """The service's bot-wide conditions (see botqueue.bot_state), when it reports them."""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the worker stops: a wait for the bot ends and hands its message back."""
     _named_returns: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
 
     async def process(self, message: ReceivedMessage) -> bool:
@@ -46,17 +52,51 @@ class MessageProcessor:
             op = decode_operation(message.body)
         except DecodeError as error:
             return await self._dead_letter(None, message, error, "undecodable")
+        if not await self._until_available(op, message, None):
+            return False
         self.hooks.on_started(op, message)
         started = time.monotonic()
-        try:
-            result: object = await dispatch(self.service, op)
-        except Exception as error:  # every failure is settled below; nothing crashes the worker
-            return await self._failed(op, message, error)
+        while True:
+            try:
+                result: object = await dispatch(self.service, op)
+            except Exception as error:  # every failure is settled below; nothing crashes it
+                if not await self._bot_wide(error, message):
+                    return await self._failed(op, message, error)
+                # The bot's condition, not the operation's: run it again once the bot is
+                # available, in place, so no attempt and no receive is counted for it.
+                if not await self._until_available(op, message, error):
+                    return False
+                continue
+            break
         outcome = result if isinstance(result, Outcome) else self._as_outcome(result, op)
         self.keeper.release(message.receipt)
         self.acks.ack(message.receipt)
         self.hooks.on_success(op, message, outcome, time.monotonic() - started)
         return True
+
+    async def _bot_wide(self, error: Exception, message: ReceivedMessage) -> bool:
+        if self.bot_state is None or isinstance(error, FatalError):
+            return False
+        try:
+            return await self.bot_state.absorbs(error, message.message_id)
+        except Exception:  # a broken bot state must not lose the operation's own retry
+            log.exception("bot state raised; retrying the operation on its own schedule")
+            return False
+
+    async def _until_available(
+        self, op: AnyOperation, message: ReceivedMessage, error: Exception | None
+    ) -> bool:
+        """Wait while the bot is paused (the keeper extends the message's visibility); False
+        when the worker stops first, the message then handed back for the rest of the pause."""
+        state = self.bot_state
+        if state is None or state.unavailable() is None:
+            return True
+        if await first_of(state.wait_available(), self.stopping):
+            return True
+        pause = state.unavailable()
+        delay = pause.remaining if pause is not None and pause.remaining else 0.0
+        await self._retry_later(op, message, error, delay, log_retry=False)
+        return False
 
     def _as_outcome(self, result: object, op: AnyOperation) -> Outcome:
         # None is Python's "void": a plain success. Anything else that is not an Outcome is
@@ -103,7 +143,7 @@ class MessageProcessor:
         self,
         op: AnyOperation,
         message: ReceivedMessage,
-        error: Exception,
+        error: Exception | None,
         delay: float,
         *,
         log_retry: bool = True,
@@ -120,7 +160,7 @@ class MessageProcessor:
                     error=repr(change_error),
                     **operation_fields(op, message),
                 )
-        if log_retry:
+        if log_retry and error is not None:
             self.hooks.on_retry(op, message, error, delay)
 
     async def _dead_letter(

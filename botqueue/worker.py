@@ -15,6 +15,7 @@ from .logs import register_secret
 from .observability.setup import WorkerObservability
 from .service import BotService
 from .startup import StopSignals, start_service
+from .telegram.breaker import BreakerSettings
 from .telegram.limiter import RateLimits
 from .telegram.service import TelegramBotService
 from .transports.configured import configured_transport
@@ -52,6 +53,11 @@ def telegram_service(settings: Settings) -> TelegramBotService:
             max_hold=settings.telegram_max_flood_hold,
         ),
         request_timeout=settings.telegram_request_timeout,
+        breaker=BreakerSettings(
+            failures=settings.telegram_breaker_failures,
+            window=settings.telegram_breaker_window,
+            probe_max=settings.telegram_breaker_max_probe_interval,
+        ),
     )
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..bot_state import BotState
 from ..logs import redact_secrets
 from ..transports.base import Transport
 
@@ -64,6 +65,8 @@ class HealthState:
         self.answer_within = answer_within
         self.service_started = False
         self.stopping = False
+        self.bot_state: BotState | None = None
+        """The service's bot-wide conditions: a paused bot is alive but not ready."""
         self.consumer: Polling | None = None
         self.transport: Transport | None = None
         self._created = time.monotonic()
@@ -157,6 +160,11 @@ class HealthState:
             problems.append("bot service not started (token not yet accepted)")
         if self.stopping:
             problems.append("shutting down")
+        pause = self.bot_state.unavailable() if self.bot_state is not None else None
+        if pause is not None:
+            # Not ready, so no new work is routed here; liveness stays healthy, so that an
+            # orchestrator does not restart a worker for Telegram's outage.
+            problems.append(pause.describe())
         stale = self.ready_cache + self.probe_timeout
         if result is None or time.monotonic() - result.at > stale:
             problems.append("queue probe has not answered")

@@ -198,7 +198,8 @@ class FloodCollector(Collector):
         )
         yield CounterMetricFamily(
             "botqueue_telegram_handed_back",
-            "Messages handed back to the queue because a flood pause was too long.",
+            "Calls that met a flood pause longer than the hold; their operations then wait for"
+            " the bot-wide pause.",
             value=self.stats.handed_back,
         )
 

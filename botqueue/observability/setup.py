@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import structlog
 
+from ..bot_state import bot_state_of
 from ..config import Settings
 from ..consumer import BotQueueConsumer
 from ..errors import ConfigurationError
@@ -16,6 +17,7 @@ from ..hooks import ConsumerHooks
 from ..service import BotService
 from ..transports import DEFAULT_URL, open_transport
 from ..transports.base import Transport
+from .bot_metrics import BotStateCollector
 from .gauges import QueueGauges
 from .health import HealthState
 from .metrics import Metrics, MetricsHooks
@@ -99,8 +101,15 @@ class WorkerObservability:
             sinks.append(self.publisher)
         if sinks:
             self.hooks.append(OutcomeHooks(sinks))
+        bot_state = bot_state_of(service)
+        self.health.bot_state = bot_state
         if self.metrics is not None:
             _observe_telegram(self.metrics, service)
+            if bot_state is not None:
+                paused = getattr(bot_state, "paused_seconds", None)
+                self.metrics.registry.register(
+                    BotStateCollector(bot_state, paused if callable(paused) else None)
+                )
 
     async def start(self) -> None:
         """Start the heartbeat, the server and the outcome publisher."""

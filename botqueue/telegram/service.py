@@ -15,6 +15,8 @@ from telegram.error import TelegramError
 
 from ..operations import InviteUser, RemoveUser, VerifyPermissions
 from ..service import Outcome
+from .bot_state import TelegramBotState
+from .breaker import BreakerSettings, CircuitBreaker
 from .errors import ChatMigratedError, TelegramPermanentError, map_telegram_error
 from .limiter import FloodLimiter, RateLimits, limiter_for
 from .membership import Membership
@@ -68,6 +70,7 @@ class TelegramBotService:
         request_timeout: float = 10.0,
         bot: Bot | None = None,
         limiter: FloodLimiter | None = None,
+        breaker: BreakerSettings | None = None,
     ) -> None:
         # httpx logs request URLs, which contain the token, at INFO: keep it quieter.
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -87,6 +90,9 @@ class TelegramBotService:
         self.calls = 0
         self.request_observers: list[RequestObserver] = []
         self.membership = Membership(self)
+        self.breaker = CircuitBreaker(self.probe, breaker)
+        self.bot_state = TelegramBotState(self.limiter, self.breaker)
+        """Flood pauses and outages, which the consumer asks before it works."""
 
     def _observe(self, method: str, status: str, seconds: float) -> None:
         for observer in self.request_observers:
@@ -101,8 +107,13 @@ class TelegramBotService:
         await self.call("getMe", self.bot.initialize)
         self.bot_id = self.bot.id
 
+    async def probe(self) -> None:
+        """getMe, uncached: whether Telegram answers at all (the breaker's probe)."""
+        await self.call("getMe", self.bot.get_me)
+
     async def aclose(self) -> None:
-        """Close HTTP connections."""
+        """Stop probing and close HTTP connections."""
+        await self.breaker.aclose()
         with contextlib.suppress(TelegramError):
             await self.bot.shutdown()
 
@@ -133,6 +144,7 @@ class TelegramBotService:
             finally:
                 current_answer.reset(recording)
             self._observe(method, "ok", time.monotonic() - started)
+            self.breaker.record_success()
             return result
 
         return await self.limiter.call(method, mapped, scope=scope, chat=chat, max_hold=max_hold)
