@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     the window that open the outage circuit breaker (a getMe probe counts as one)."""
     telegram_breaker_window: float = Field(10.0, gt=0, le=600)
     """Seconds over which the breaker counts failures."""
-    telegram_breaker_max_probe_interval: float = Field(30.0, ge=1, le=600)
-    """Longest wait between getMe probes while Telegram is unavailable (from 1 s, doubling)."""
+    telegram_breaker_max_probe_interval: float = Field(5.0, ge=1, le=30)
+    """Longest wait between getMe probes while Telegram is unavailable (from 1 s, doubling):
+    the bot resumes at most this long after Telegram does."""
     aws_region: str = "us-east-1"
     use_localstack: bool = False
     sqs_endpoint: str | None = None

@@ -46,8 +46,9 @@ class BreakerSettings:
     """Seconds over which failures are counted."""
     probe_min: float = 1.0
     """First wait between probes while open; doubled after each failed probe."""
-    probe_max: float = 30.0
-    """Longest wait between probes."""
+    probe_max: float = 5.0
+    """Longest wait between probes: the bot resumes at most this long after Telegram does
+    (a getMe every 5 s is nothing against Telegram's limits)."""
 
 
 class CircuitBreaker:
