@@ -5,8 +5,9 @@ with it every ``botqueue`` command, which imports this package first) costs noth
 name is needed; ``from botqueue import BotQueueProducer`` works exactly as an eager import.
 """
 
-import importlib
 import typing
+
+from ._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from .consumer import BotQueueConsumer
@@ -99,14 +100,4 @@ _ORIGIN = {
 }
 
 
-def __getattr__(name: str) -> object:
-    origin = _ORIGIN.get(name)
-    if origin is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{origin}", __name__), name)
-    globals()[name] = value  # resolved once; later lookups do not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _ORIGIN, globals(), __all__)

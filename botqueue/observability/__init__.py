@@ -4,8 +4,9 @@ The names below are imported on first use (PEP 562): the metrics server needs ai
 prometheus_client, which ``botqueue health`` and the other light commands never load.
 """
 
-import importlib
 import typing
+
+from .._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from .gauges import MeteredTransport, QueueGauges
@@ -46,14 +47,4 @@ _ORIGIN = {
 }
 
 
-def __getattr__(name: str) -> object:
-    origin = _ORIGIN.get(name)
-    if origin is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{origin}", __name__), name)
-    globals()[name] = value  # resolved once; later lookups do not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _ORIGIN, globals(), __all__)

@@ -17,18 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PREMIUM = "-1001000000001"
 
 
-async def run_worker(
-    sandbox: SandboxServer, db_url: str, token: str, *args: str
-) -> tuple[int, str, str]:
+async def start_worker(
+    api_url: str, db_url: str, token: str, *args: str
+) -> asyncio.subprocess.Process:
+    """``botqueue worker`` on ``db_url`` against the Bot API server at ``api_url``."""
     env = dict(
         os.environ,
         BOT_OPERATIONS_QUEUE_URL=db_url,
         TELEGRAM_BOT_TOKEN=token,
-        TELEGRAM_API_BASE_URL=sandbox.url,
+        TELEGRAM_API_BASE_URL=api_url,
         BOTQUEUE_LOG_LEVEL="info",
     )
     env.pop("BOTQUEUE_SERVICE", None)
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "botqueue",
@@ -41,6 +42,12 @@ async def run_worker(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def run_worker(
+    sandbox: SandboxServer, db_url: str, token: str, *args: str
+) -> tuple[int, str, str]:
+    process = await start_worker(sandbox.url, db_url, token, *args)
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -129,24 +136,8 @@ async def test_a_worker_waiting_for_telegram_stops_at_once_on_sigterm(db_url: st
     from tests.integration.sqs_servers import free_port
 
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
-    env = dict(
-        os.environ,
-        BOT_OPERATIONS_QUEUE_URL=db_url,
-        TELEGRAM_BOT_TOKEN="123456789:AAF-sandbox-token-00000000000000000",
-        TELEGRAM_API_BASE_URL=nowhere,
-        BOTQUEUE_LOG_LEVEL="info",
-    )
-    env.pop("BOTQUEUE_SERVICE", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "botqueue",
-        "worker",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    token = "123456789:AAF-sandbox-token-00000000000000000"
+    process = await start_worker(nowhere, db_url, token)
     assert process.stderr is not None
     seen = b""
     while b"could not start" not in seen:  # the first try failed; it is backing off now
