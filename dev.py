@@ -72,6 +72,8 @@ def main(argv: list[str]) -> int:
         # LocalStack lives in its own virtualenv (its extras pin boto3 differently); build it
         # here, outside pytest's per-test timeout, rather than inside the first SQS test.
         [py, "-c", "from tests.integration.sqs_servers import ensure_localstack_venv as e; e()"],
+        # The shared flood budget tests need a Redis (or Valkey) server: Debian's, as root.
+        [py, "-c", "from tests.integration.redis_server import ensure_redis_server as e; e()"],
     ]
     for step in steps:
         code = run(*step)

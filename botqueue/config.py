@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .errors import ConfigurationError
 
 _TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
 class Settings(BaseSettings):
@@ -117,6 +118,8 @@ def load_settings(**overrides: Any) -> Settings:
         first = error.errors(include_url=False)[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "setting"
         value = first.get("input")
+        if isinstance(value, str):
+            value = _URL_PASSWORD.sub(r"\1***@", value)  # redis://user:secret@host: no secret
         shown = "" if isinstance(value, dict) or "token" in name.lower() else f" (got {value!r})"
         problem = first["msg"].removeprefix("Value error, ")
         raise ConfigurationError(f"{name}: {problem}{shown}") from None

@@ -16,7 +16,8 @@ from .observability.setup import WorkerObservability
 from .service import BotService
 from .startup import StopSignals, start_service
 from .telegram.breaker import BreakerSettings
-from .telegram.limiter import RateLimits
+from .telegram.budget import open_budget
+from .telegram.limiter import RateLimits, limiter_for
 from .telegram.service import TelegramBotService
 from .transports.configured import configured_transport
 from .transports.sqs_checks import check_at_start
@@ -42,16 +43,28 @@ def service_from_settings(settings: Settings) -> BotService:
 def telegram_service(settings: Settings) -> TelegramBotService:
     """The Telegram service configured by the TELEGRAM_* settings."""
     assert settings.telegram_bot_token is not None
+    token = settings.telegram_bot_token.get_secret_value()
+    limits = RateLimits(
+        overall=settings.telegram_rate_limit,
+        per_user_chat=settings.telegram_user_chat_rate,
+        per_channel=settings.telegram_channel_rate,
+        max_hold=settings.telegram_max_flood_hold,
+    )
+    # Telegram limits the token, not the process: every worker of it draws on one budget.
+    budget = open_budget(
+        settings.telegram_rate_limit,
+        token=token,
+        url=settings.telegram_rate_limit_url,
+        queue_url=settings.bot_operations_queue_url,
+        lease=settings.telegram_rate_limit_lease,
+        fallback_share=settings.telegram_rate_limit_fallback_share,
+    )
     return TelegramBotService(
-        settings.telegram_bot_token.get_secret_value(),
+        token,
         api_url=settings.telegram_api_base_url,
         invite_expiry=dt.timedelta(seconds=settings.telegram_invite_link_ttl),
-        limits=RateLimits(
-            overall=settings.telegram_rate_limit,
-            per_user_chat=settings.telegram_user_chat_rate,
-            per_channel=settings.telegram_channel_rate,
-            max_hold=settings.telegram_max_flood_hold,
-        ),
+        limits=limits,
+        limiter=limiter_for(token, limits, budget),
         request_timeout=settings.telegram_request_timeout,
         breaker=BreakerSettings(
             failures=settings.telegram_breaker_failures,

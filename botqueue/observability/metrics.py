@@ -202,6 +202,18 @@ class FloodCollector(Collector):
             " the bot-wide pause.",
             value=self.stats.handed_back,
         )
+        # The shared flood budget (only when one is configured): 0 means this worker runs on
+        # its fallback share because the store is unreachable.
+        shared = getattr(self.stats, "budget_shared", None)
+        if shared is not None:
+            from prometheus_client.core import GaugeMetricFamily
+
+            yield GaugeMetricFamily(
+                "botqueue_flood_budget_shared",
+                "1 while the token's flood budget is shared with the other workers, 0 while this"
+                " worker is on its fallback share.",
+                value=float(shared),
+            )
 
 
 class MetricsHooks(ConsumerHooks):

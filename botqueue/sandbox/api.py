@@ -1,8 +1,9 @@
 """The Bot API endpoint: ``/bot<TOKEN>/<method>``, answered in Telegram's envelope.
 
-A call goes through, in order: token (401), flood control (429), method name (404),
-injected fault, hang, latency, then the method itself. Every call is counted, including
-the ones answered with an error.
+A call goes through, in order: the request leg of injected latency, token (401), flood
+control (429), method name (404), injected fault, hang, the answer leg of injected latency,
+then the method itself. Every call is counted once its request leg is over, including the
+ones answered with an error.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def telegram_json(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="application/json")
 
 
-async def _answer(sandbox: Sandbox, token: str, method: str | None, request: web.Request) -> Any:
+async def _answer(
+    sandbox: Sandbox, token: str, method: str | None, answer_leg: float, request: web.Request
+) -> Any:
     state = sandbox.state
     bot = state.bots.get(token)
     if bot is None:
@@ -69,9 +72,8 @@ async def _answer(sandbox: Sandbox, token: str, method: str | None, request: web
     if sandbox.plan.take_hang(method):
         await sandbox.released.wait()
         raise ApiError("Internal Server Error: the sandbox is stopping", code=500)
-    delay = sandbox.plan.delay(method)
-    if delay:
-        await asyncio.sleep(delay)
+    if answer_leg:
+        await asyncio.sleep(answer_leg)
     args = Args(await read_params(request))
     return METHODS[method](Call(state, bot, args))
 
@@ -81,11 +83,16 @@ async def bot_api(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX]
     raw_method = request.match_info["method"]
     method = CANONICAL.get(raw_method.lower())
+    request_leg, answer_leg = sandbox.plan.legs(method or raw_method)
+    if request_leg:
+        # The network on the way in: the server has not seen the call yet, flood control
+        # included, so a client cannot tell this part of a round trip from the answer's.
+        await asyncio.sleep(request_leg)
     state = sandbox.state
     state.total_requests += 1
     state.requests[method or raw_method] += 1
     try:
-        result = await _answer(sandbox, request.match_info["token"], method, request)
+        result = await _answer(sandbox, request.match_info["token"], method, answer_leg, request)
     except ApiError as error:
         if error.code == 429:
             state.rate_limited += 1

@@ -168,9 +168,13 @@ class SandboxControl:
         """Forget every injected fault, latency and hang."""
         await self._request("DELETE", "faults")
 
-    async def set_latency(self, method: str, seconds: float) -> None:
-        """Delay every answer of ``method`` ("*" for all); 0 removes the delay."""
-        await self._request("POST", "latency", {"method": method, "seconds": seconds})
+    async def set_latency(
+        self, method: str, seconds: float, *, jitter: float = 0.0, request_share: float = 0.0
+    ) -> None:
+        """Delay every call of ``method`` ("*" for all) by ``seconds`` ± ``jitter`` (a
+        fraction), ``request_share`` of it before the flood check; 0 removes the delay."""
+        body = {"method": method, "seconds": seconds, "jitter": jitter}
+        await self._request("POST", "latency", {**body, "request_share": request_share})
 
     async def hang(self, method: str, count: int = 1) -> None:
         """Make the next ``count`` calls of ``method`` never answer."""

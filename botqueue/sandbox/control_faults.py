@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from .control_common import ControlError, int_field, read_object, reply, sandbox_of
@@ -40,14 +42,30 @@ async def clear_faults(request: web.Request) -> web.Response:
     return reply()
 
 
+def _number(body: dict[str, Any], name: str, default: float | None = None) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlError(f"{name} must be a number")
+    return float(value)
+
+
 async def latency(request: web.Request) -> web.Response:
-    """POST latency {method or "*", seconds}: delay answers (0 removes the delay)."""
+    """POST latency {method or "*", seconds, jitter?, request_share?}: delay calls (0 removes).
+
+    ``jitter`` (0-1) varies each leg uniformly by up to that fraction per call;
+    ``request_share`` (0-1) is the part spent before the flood check (default 0: all of it
+    before the answer).
+    """
     body = await read_object(request)
-    seconds = body.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise ControlError("seconds must be a number")
+    seconds, jitter, share = (
+        _number(body, "seconds"),
+        _number(body, "jitter", 0.0),
+        _number(body, "request_share", 0.0),
+    )
     try:
-        sandbox_of(request).plan.set_latency(str(body.get("method") or "*"), float(seconds))
+        sandbox_of(request).plan.set_latency(
+            str(body.get("method") or "*"), seconds, jitter=jitter, request_share=share
+        )
     except ValueError as error:
         raise ControlError(str(error)) from None
     return reply()

@@ -7,6 +7,7 @@ named method is used before a ``"*"`` rule.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -96,13 +97,42 @@ def make_fault(
     return Fault(error_code, description, count, retry_after, migrate_to_chat_id)
 
 
+@dataclass(frozen=True)
+class Latency:
+    """An injected round trip: ``request_share`` of it before the checks, the rest after.
+
+    Each leg is jittered on its own, uniformly within ``± jitter`` of its length, per call.
+    """
+
+    seconds: float
+    jitter: float = 0.0
+    request_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.seconds) and self.seconds >= 0):
+            raise ValueError("seconds must be a finite number >= 0")
+        for name in ("jitter", "request_share"):
+            if not 0 <= getattr(self, name) <= 1:  # also refuses nan
+                raise ValueError(f"{name} must be between 0 and 1")
+
+    def legs(self, rng: random.Random) -> tuple[float, float]:
+        """Seconds of one call's request leg (before the flood check) and answer leg."""
+        request = self.seconds * self.request_share
+        answer = self.seconds - request
+        return (
+            request * (1 + rng.uniform(-self.jitter, self.jitter)),
+            answer * (1 + rng.uniform(-self.jitter, self.jitter)),
+        )
+
+
 class FaultPlan:
     """The faults, latencies and hangs waiting for calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, rng: random.Random | None = None) -> None:
         self.faults: dict[str, deque[Fault]] = {}
-        self.latency: dict[str, float] = {}
+        self.latency: dict[str, Latency] = {}
         self.hangs: dict[str, int] = {}
+        self._rng = rng or random.Random()
 
     def clear(self) -> None:
         """Forget every rule."""
@@ -114,12 +144,15 @@ class FaultPlan:
         """Queue a fault behind any already waiting for that method."""
         self.faults.setdefault(method.lower(), deque()).append(fault)
 
-    def set_latency(self, method: str, seconds: float) -> None:
-        """Delay every answer of a method; 0 removes the delay."""
-        if seconds < 0:
-            raise ValueError("seconds must not be negative")
+    def set_latency(
+        self, method: str, seconds: float, *, jitter: float = 0.0, request_share: float = 0.0
+    ) -> None:
+        """Delay every call of a method by ``seconds`` ± ``jitter`` (a fraction of it), with
+        ``request_share`` of it before the flood check and the rest before the answer; 0
+        removes the delay."""
+        latency = Latency(seconds, jitter, request_share)
         if seconds:
-            self.latency[method.lower()] = seconds
+            self.latency[method.lower()] = latency
         else:
             self.latency.pop(method.lower(), None)
 
@@ -163,10 +196,10 @@ class FaultPlan:
             del self.hangs[key]
         return True
 
-    def delay(self, method: str) -> float:
-        """Seconds to wait before answering this call."""
+    def legs(self, method: str) -> tuple[float, float]:
+        """Seconds this call waits before the flood check, and before the method runs."""
         key = self._rule_key(self.latency, method)
-        return 0.0 if key is None else self.latency[key]
+        return (0.0, 0.0) if key is None else self.latency[key].legs(self._rng)
 
 
 class FloodControl:

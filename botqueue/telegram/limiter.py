@@ -9,9 +9,12 @@ Defaults and their sources (Telegram Bot FAQ, "My bot is hitting limits, how do 
   budget while leaving room for the others.
 
 A 429 pauses every handler of the bot for ``retry_after`` (one shared deadline), not just the
-one that was refused. A pause longer than ``max_hold`` seconds is not waited out: the call
-raises a retryable error carrying the remaining pause, so the message goes back to the queue
-with that visibility instead of holding a worker slot.
+one that was refused. The overall window and that deadline form the token's ``FloodBudget``:
+in this process by default, or shared by every worker of the token (``budget``, see
+botqueue.telegram.budget); per-chat windows are always this process's. A pause longer than
+``max_hold`` seconds is not waited out: the call raises a retryable error carrying the
+remaining pause, so the message goes back to the queue with that visibility instead of
+holding a worker slot.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from .budget import FloodBudget, Grant, LocalBudget
 from .errors import TelegramRetryableError
-from .window import SlidingWindow
+from .window import SlidingWindow, mark_sent
 
 T = TypeVar("T")
 
@@ -52,17 +56,23 @@ class FloodStats:
     paused_seconds: float = 0.0
     handed_back: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
+    budget: FloodBudget | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def budget_shared(self) -> bool | None:
+        """True while the token's budget is shared with other workers, False while this
+        worker runs on its fallback share, None when the budget is this process's."""
+        return None if self.budget is None else self.budget.shared
 
 
 class FloodLimiter:
     """Paces a bot's calls and pauses them all after a 429."""
 
-    def __init__(self, limits: RateLimits | None = None) -> None:
+    def __init__(self, limits: RateLimits | None = None, budget: FloodBudget | None = None) -> None:
         self.limits = limits or RateLimits()
-        self.stats = FloodStats()
-        self._overall = SlidingWindow(self.limits.overall)
+        self.budget: FloodBudget = budget or LocalBudget(self.limits.overall)
+        self.stats = FloodStats(budget=self.budget)
         self._chats: OrderedDict[tuple[str, str], SlidingWindow] = OrderedDict()
-        self._paused_until = 0.0
 
     def _window(self, scope: str, chat: str) -> SlidingWindow:
         key = (scope, chat)
@@ -83,17 +93,18 @@ class FloodLimiter:
         """Pause every call of this bot for ``seconds`` (after a 429)."""
         self.stats.rate_limited += 1
         now = time.monotonic()
-        until = now + seconds
-        if until > self._paused_until:
-            self.stats.paused_seconds += until - max(self._paused_until, now)
-            self._paused_until = until
+        until, paused_until = now + seconds, self.budget.paused_until()
+        if until > paused_until:
+            self.stats.paused_seconds += until - max(paused_until, now)
+        self.budget.pause(seconds)
 
     def remaining_pause(self) -> float:
-        """Seconds left of the bot's flood pause (0 when it is not paused)."""
-        return max(0.0, self._paused_until - time.monotonic())
+        """Seconds left of the bot's flood pause (0 when it is not paused); with a shared
+        budget, a pause another worker began is seen here within a heartbeat."""
+        return max(0.0, self.budget.paused_until() - time.monotonic())
 
     async def _wait_out_pause(self, max_hold: float) -> None:
-        while (remaining := self._paused_until - time.monotonic()) > 0:
+        while (remaining := self.remaining_pause()) > 0:
             if remaining > max_hold:
                 self.stats.handed_back += 1
                 raise TelegramRetryableError(
@@ -123,11 +134,14 @@ class FloodLimiter:
             await self._wait_out_pause(hold)
             try:
                 async with contextlib.AsyncExitStack() as slots:
-                    if scope:
-                        await slots.enter_async_context(self._window(scope, chat).slot())
-                    await slots.enter_async_context(self._overall.slot())
-                    await self._wait_out_pause(hold)
-                    return await send()
+                    windows = [self._window(scope, chat)] if scope else []
+                    held = [await slots.enter_async_context(w.slot()) for w in windows]
+                    # The overall slot last, from the token's budget (maybe shared).
+                    grant = await self.budget.acquire()
+                    if grant is None:  # a pause began while this call waited for its slots
+                        continue
+                    mark_sent(*held)  # after every wait: the legs are credited from here
+                    return await self._send(grant, send)
             except TelegramRetryableError as error:
                 if error.reason != "flood" or error.retry_after is None:
                     raise
@@ -137,13 +151,29 @@ class FloodLimiter:
                     self.stats.handed_back += 1
                     raise
 
+    async def _send(self, grant: Grant, send: Callable[[], Awaitable[T]]) -> T:
+        sent_at, answered = time.monotonic(), False
+        try:
+            result = await send()
+            answered = True
+            return result
+        finally:
+            await self.budget.release(grant, sent_at, time.monotonic(), answered=answered)
+
+    async def aclose(self) -> None:
+        """Close the budget (a shared one gives back this worker's lease)."""
+        await self.budget.aclose()
+
 
 _limiters: dict[str, FloodLimiter] = {}
 
 
-def limiter_for(token: str, limits: RateLimits | None = None) -> FloodLimiter:
-    """The process-wide limiter of a bot token (created with ``limits`` on first use)."""
+def limiter_for(
+    token: str, limits: RateLimits | None = None, budget: FloodBudget | None = None
+) -> FloodLimiter:
+    """The process-wide limiter of a bot token (created with ``limits`` and ``budget`` on
+    first use; later calls return it as it is)."""
     key = hashlib.sha256(token.encode()).hexdigest()
     if key not in _limiters:
-        _limiters[key] = FloodLimiter(limits)
+        _limiters[key] = FloodLimiter(limits, budget)
     return _limiters[key]
