@@ -74,6 +74,11 @@ def main(argv: list[str]) -> int:
         [py, "-c", "from tests.integration.sqs_servers import ensure_localstack_venv as e; e()"],
         # The shared flood budget tests need a Redis (or Valkey) server: Debian's, as root.
         [py, "-c", "from tests.integration.redis_server import ensure_redis_server as e; e()"],
+        # The CloudFormation deploy test needs LocalStack with its CloudFormation extras, in a
+        # virtualenv of their own (built here, outside pytest's per-test timeout).
+        [py, "-c", "from tests.deploy.cfn import ensure_cfn_venv as e; e()"],
+        # The systemd unit's tests need systemd-analyze: Debian's systemd package, as root.
+        [py, "-c", "from tests.deploy.artefacts import ensure_systemd_analyze as e; e()"],
     ]
     for step in steps:
         code = run(*step)
