@@ -65,9 +65,11 @@ def _entry(letter: DeadLetter) -> dict[str, Any]:
 
 
 def _body(raw: str) -> Any:
+    # A body that is not JSON, or JSON nested past the parser's recursion limit (a dead letter
+    # of "[" x 5,000), is shown as the text it is: one such letter must not hide the others.
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw
 
 

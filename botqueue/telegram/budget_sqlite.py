@@ -15,8 +15,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
+from ..transports.sqlite_db import create_private
 from .budget import Beat, BudgetUnavailable, StoreAnswer
 
 T = TypeVar("T")
@@ -45,6 +47,7 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
+            create_private(Path(self.path))
             conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = OFF")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import threading
 import weakref
@@ -122,6 +124,7 @@ class SqliteDatabase:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -179,6 +182,16 @@ class SqliteDatabase:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, close)
         self._executor.shutdown(wait=True)
+
+
+def create_private(path: Path) -> None:
+    """Create a database file readable by its owner only (0600), unless it exists.
+
+    The queue holds user ids and undelivered invite links: no other local user may read it.
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -66,9 +66,9 @@ def _failure_of(message: ReceivedMessage) -> dict[str, Any] | None:
         return None
     try:
         record: dict[str, Any] = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"error": raw}
-    return record
+    return record if isinstance(record, dict) else {"error": raw}
 
 
 async def list_dead_letters(transport: SqsTransport, limit: int | None = None) -> list[DeadLetter]:
