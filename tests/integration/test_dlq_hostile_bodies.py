@@ -72,6 +72,15 @@ async def test_a_nested_dead_letter_hides_nothing_on_sqs(moto_server: SqsServer)
         assert_both_listed(dlq_list(env))
 
 
+def file_modes(folder: Path, prefix: str) -> dict[str, int]:
+    """Permission bits of the files in ``folder`` whose names start with ``prefix``."""
+    return {
+        p.name: stat.S_IMODE(p.stat().st_mode)
+        for p in folder.iterdir()
+        if p.name.startswith(prefix)
+    }
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o002])
 async def test_the_embedded_queue_files_are_private(tmp_path: Path, umask: int) -> None:
     old = os.umask(umask)
@@ -81,9 +90,8 @@ async def test_the_embedded_queue_files_are_private(tmp_path: Path, umask: int) 
             await transport.send_batch(
                 [OutgoingMessage(body=VALID, group_id="g", deduplication_id="d")]
             )
-            files = [p for p in tmp_path.iterdir() if p.name.startswith("queue.db")]
-            assert any(p.name.endswith("-wal") for p in files), files
-            for file in files:
-                assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+            modes = file_modes(tmp_path, "queue.db")
+            assert any(name.endswith("-wal") for name in modes), modes
+            assert set(modes.values()) == {0o600}, modes
     finally:
         os.umask(old)
