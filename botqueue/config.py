@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     botqueue_visibility_timeout: float = Field(30.0, gt=0, le=43200)
     botqueue_wait_time: float = Field(20.0, ge=0, le=20)
     botqueue_grace_period: float = Field(30.0, ge=0, le=3600)
+    botqueue_operation_timeout: float = Field(120.0, gt=0, le=43200)
+    """Seconds one attempt of an operation may take; beyond it the attempt fails (retried,
+    then dead-lettered), so one hung user cannot hold a worker slot for ever."""
     botqueue_service: str | None = None
     """``module:attribute`` of the BotService the worker runs."""
     botqueue_log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -51,6 +51,7 @@ class BotQueueConsumer:
         visibility_timeout: float = 30.0,
         wait_time_seconds: float = 20.0,
         grace_period: float = 30.0,
+        operation_timeout: float | None = None,
         backoff: Backoff | None = None,
         drop_permanent: bool = False,
         hooks: Sequence[ConsumerHooks] = (),
@@ -86,6 +87,7 @@ class BotQueueConsumer:
             drop_permanent=drop_permanent,
             rng=rng or random.Random(),
             on_fatal=self._on_fatal,
+            operation_timeout=operation_timeout,
             bot_state=self.bot_state,
             stopping=self._stopping,
         )

@@ -11,6 +11,7 @@
     │   └── EnqueueError            some entries of a batch were not sent
     └── OperationError              raised by a BotService; retryability is on the class
         ├── RetryableError          try again later (carries an optional retry_after)
+        │   └── OperationTimeoutError   the service took longer than the operation timeout
         ├── PermanentError          retrying cannot help; goes to the DLQ at once
         └── FatalError              the worker cannot go on (the bot token was revoked):
                                     the message goes back to the queue and the worker stops
@@ -98,6 +99,10 @@ class RetryableError(OperationError):
     ) -> None:
         super().__init__(message, detail=detail)
         self.retry_after = retry_after
+
+
+class OperationTimeoutError(RetryableError):
+    """The service did not finish an operation within the consumer's operation timeout."""
 
 
 class PermanentError(OperationError):

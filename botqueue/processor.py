@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from .bot_state import BotState, first_of
-from .errors import DecodeError, FatalError, OperationError
+from .errors import DecodeError, FatalError, OperationError, OperationTimeoutError
 from .failure import FailureKind, FailureRecord
 from .hooks import ConsumerHooks, operation_fields
 from .inflight import AckBuffer, VisibilityKeeper
@@ -38,6 +38,8 @@ class MessageProcessor:
     drop_permanent: bool = False
     rng: random.Random = field(default_factory=random.Random)
     on_fatal: Callable[[FatalError], None] = lambda error: None
+    operation_timeout: float | None = None
+    """Seconds one attempt may take before it fails as OperationTimeoutError (None: no limit)."""
     bot_state: BotState | None = None
     """The service's bot-wide conditions (see botqueue.bot_state), when it reports them."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -58,7 +60,7 @@ class MessageProcessor:
         started = time.monotonic()
         while True:
             try:
-                result: object = await dispatch(self.service, op)
+                result: object = await self._perform(op)
             except Exception as error:  # every failure is settled below; nothing crashes it
                 if not await self._bot_wide(error, message):
                     return await self._failed(op, message, error)
@@ -73,6 +75,19 @@ class MessageProcessor:
         self.acks.ack(message.receipt)
         self.hooks.on_success(op, message, outcome, time.monotonic() - started)
         return True
+
+    async def _perform(self, op: AnyOperation) -> object:
+        if self.operation_timeout is None:
+            return await dispatch(self.service, op)
+        try:
+            async with asyncio.timeout(self.operation_timeout):
+                return await dispatch(self.service, op)
+        except TimeoutError:
+            # A hung call (or a service that never returns) must not hold its group forever:
+            # it is a failed attempt like any other, and its retries are counted.
+            raise OperationTimeoutError(
+                f"operation did not finish within {self.operation_timeout:g} s"
+            ) from None
 
     async def _bot_wide(self, error: Exception, message: ReceivedMessage) -> bool:
         if self.bot_state is None or isinstance(error, FatalError):

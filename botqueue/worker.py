@@ -154,6 +154,7 @@ async def _consume(
         visibility_timeout=settings.botqueue_visibility_timeout,
         wait_time_seconds=settings.botqueue_wait_time,
         grace_period=settings.botqueue_grace_period,
+        operation_timeout=settings.botqueue_operation_timeout,
         drop_permanent=drop_permanent,
         drain=drain,
         hooks=observability.hooks,

@@ -10,6 +10,7 @@ created a link carries the link and whether it is still valid.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -50,8 +51,9 @@ UNDELIVERABLE = {
     "user_banned_in_channel",
 }
 """sendMessage answers meaning the user cannot get the bot's message; the link is kept."""
-REVOKE_MAX_HOLD = 30.0
-"""Longest flood pause a revocation waits out: an unrevoked link is a second valid link."""
+REVOKE_MAX_HOLD = 90.0
+"""Longest flood pause a revocation waits out (an unrevoked link is a second valid link);
+below the worker's default operation timeout of 120 s, which would cut the wait short."""
 
 
 def invite_link_name(subscription_id: str) -> str:
@@ -222,6 +224,16 @@ class Membership:
                 chat=str(chat),
                 max_hold=REVOKE_MAX_HOLD,
             )
+        except asyncio.CancelledError:
+            # Shutdown or the operation timeout: say which link stays valid, then stop.
+            log.warning(
+                "revocation of an undelivered invite link interrupted; it stays valid",
+                linkName=name,
+                channelId=op.channel_id,
+                userId=op.user_id,
+                subscriptionId=op.subscription_id,
+            )
+            raise
         except OperationError as error:
             log.warning(
                 "could not revoke an undelivered invite link; it stays valid until it expires",
