@@ -82,13 +82,13 @@ class SlidingWindow:
     the way back, our event loop), and let the slot's next call, granted at g, be checked at
     g + q', where q' is its request leg (our loop, the way out, the server's work before its
     check). Cooling down from c - k gives the server a gap of at least P - k + a + q', so the
-    window still holds while k <= a + q'. The credit is ``credit_fraction`` (0.8) of the
+    window still holds while k <= a + q'. The credit is ``credit_fraction`` (0.85) of the
     fastest round trip answered in the last minute, less one clock tick, at most a tenth of
     the period. It is safe if every call pays a floor on each leg (distance and routing: q >=
-    Q, a >= A) and that fastest round trip R was within a quarter of the floors (R <= (Q + A)
-    / 0.8: at most a fifth of it jitter, queueing or processing above its least), for then
-    k <= 0.8 R <= Q + A <= a + q'. TCP's BBR likewise takes the least round trip of the last
-    10 s for a path's propagation delay; the fifth is a margin on top. In particular:
+    Q, a >= A) and that fastest round trip R was at most 15% jitter, queueing or processing
+    above its least (R <= (Q + A) / 0.85), for then k <= 0.85 R <= Q + A <= a + q'. TCP's
+    BBR likewise takes the least round trip of the last 10 s for a path's propagation delay;
+    the 15% is a margin on top. In particular:
 
     - asymmetric legs: only the sum Q + A matters, all of a round trip on the way out or all
       on the way back alike; jitter only lengthens legs, and a minimum ignores slow calls;
@@ -119,7 +119,7 @@ class SlidingWindow:
     late completions, so the window never drains (measured: 96-98% of the rate instead of 99%).
     """
 
-    credit_fraction: float = 0.8
+    credit_fraction: float = 0.85
     """Share of the fastest recent round trip credited to a slot; 0 cools down from completion."""
 
     def __init__(self, rate: float, period: float = 1.0) -> None:
