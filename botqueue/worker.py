@@ -75,10 +75,17 @@ def telegram_service(settings: Settings) -> TelegramBotService:
 
 
 async def close_service(service: BotService) -> None:
-    """Call the service's optional ``aclose()``."""
+    """Call the service's optional ``aclose()``, then close its flood limiter's budget.
+
+    The worker owns its process, so it gives back a shared budget's lease here, while the
+    loop still runs, rather than leaving it to the cancellation of tasks at exit.
+    """
     aclose = getattr(service, "aclose", None)
     if aclose is not None:
         await aclose()
+    close_limiter = getattr(getattr(service, "limiter", None), "aclose", None)
+    if close_limiter is not None:
+        await close_limiter()
 
 
 async def run_worker(

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from botqueue.transports import SqliteTransport
+
+
+@pytest.fixture(autouse=True)
+def fresh_structlog() -> Iterator[None]:
+    """Every test starts from structlog's defaults: a test that ran a command in-process
+    configured a level filter, which would drop another test's captured info lines."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 class FakeClock:

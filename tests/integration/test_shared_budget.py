@@ -105,7 +105,10 @@ async def test_three_workers_on_one_token_draw_no_429(
     workers = [WorkerProcess(env, "--drain") for _ in range(3)]
     for worker in workers:
         await worker.__aenter__()
-    codes = [await worker.wait_exit(120) for worker in workers]
+    try:
+        codes = await asyncio.gather(*(worker.wait_exit(90) for worker in workers))
+    except TimeoutError:
+        pytest.fail("a worker did not drain: " + "\n---\n".join(w.output() for w in workers))
     assert codes == [0, 0, 0], [w.output() for w in workers]
     assert await settled(db_url)
     counts = await control.requests()
