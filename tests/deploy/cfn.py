@@ -9,7 +9,6 @@ aws-sam-translator, jsonpath-ng). This one lives in a virtualenv of its own,
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -31,7 +30,7 @@ from tests.integration.sqs_servers import (
     START_TIMEOUT,
     ServerUnavailable,
     SqsServer,
-    _python_for_localstack,
+    ensure_localstack_venv,
     free_port,
     stop,
     unavailable,
@@ -93,26 +92,7 @@ def listed(value: Any) -> list[Any]:
 def ensure_cfn_venv() -> Path:
     """The CloudFormation LocalStack's python, creating or reinstalling it when missing or
     stale (about a minute; the tests that need it allow for that)."""
-    python = CFN_VENV / "bin" / "python"
-    stamp = CFN_VENV / ".botqueue-packages"
-    wanted = "\n".join(CFN_PACKAGES)
-    # The SQS LocalStack's lock: one install at a time, whichever virtualenv it is for.
-    with open(ROOT / ".venv-localstack.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if python.exists() and stamp.exists() and stamp.read_text() == wanted:
-            return python
-        base = _python_for_localstack()
-        if base is None:
-            raise ServerUnavailable("LocalStack 4.13 needs python3.11, which is not on PATH")
-        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        for step in ([base, "-m", "venv", "--clear", str(CFN_VENV)], [*pip, *CFN_PACKAGES]):
-            done = subprocess.run(step, capture_output=True, text=True, timeout=900)
-            if done.returncode != 0:
-                raise ServerUnavailable(
-                    f"could not install LocalStack ({' '.join(step[:4])}): {done.stderr[-2000:]}"
-                )
-        stamp.write_text(wanted)
-    return python
+    return ensure_localstack_venv(CFN_VENV, CFN_PACKAGES)
 
 
 def aws_client(server: SqsServer, service: str) -> Any:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -155,11 +155,14 @@ def _python_for_localstack() -> str | None:
     return shutil.which("python{}.{}".format(*LOCALSTACK_PYTHON))
 
 
-def ensure_localstack_venv() -> Path:
-    """The LocalStack virtualenv's python, creating or reinstalling it when missing or stale."""
-    python = LOCALSTACK_VENV / "bin" / "python"
-    stamp = LOCALSTACK_VENV / ".botqueue-packages"
-    wanted = "\n".join(LOCALSTACK_PACKAGES)
+def ensure_localstack_venv(
+    venv: Path = LOCALSTACK_VENV, packages: Sequence[str] = LOCALSTACK_PACKAGES
+) -> Path:
+    """The python of a LocalStack virtualenv (``venv`` with ``packages``), creating or
+    reinstalling it when missing or stale."""
+    python = venv / "bin" / "python"
+    stamp = venv / ".botqueue-packages"
+    wanted = "\n".join(packages)
     with open(ROOT / ".venv-localstack.lock", "w") as lock:
         # Two test sessions at once must not install into the same folder.
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -169,10 +172,7 @@ def ensure_localstack_venv() -> Path:
         if base is None:
             raise ServerUnavailable("LocalStack 4.13 needs python3.11, which is not on PATH")
         pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        for step in (
-            [base, "-m", "venv", "--clear", str(LOCALSTACK_VENV)],
-            [*pip, *LOCALSTACK_PACKAGES],
-        ):
+        for step in ([base, "-m", "venv", "--clear", str(venv)], [*pip, *packages]):
             done = subprocess.run(step, capture_output=True, text=True, timeout=900)
             if done.returncode != 0:
                 raise ServerUnavailable(
