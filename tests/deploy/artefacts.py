@@ -10,14 +10,14 @@ and ``python3 dev.py test`` calls it before pytest).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.apt import ensure_from_debian
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -165,19 +165,7 @@ def hadolint() -> str | None:
 
 
 def ensure_systemd_analyze() -> str | None:
-    """systemd-analyze, installing Debian's systemd package as root when it is missing
-    (idempotent: nothing runs when it is on PATH). None, with a note, where it cannot."""
-    if found := shutil.which("systemd-analyze"):
-        return found
-    if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("deploy tests: no systemd-analyze; the systemd unit tests will skip")
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    apt = ["apt-get", "-qq", "-o", "Dpkg::Use-Pty=0"]
-    subprocess.run([*apt, "update"], env=env, capture_output=True, timeout=600)
-    install = [*apt, "install", "-y", "--no-install-recommends", "systemd"]
-    subprocess.run(install, env=env, capture_output=True, timeout=600)
-    if found := shutil.which("systemd-analyze"):
-        return found
-    print("deploy tests: apt-get could not install systemd (for systemd-analyze)")
-    return None
+    """systemd-analyze, installing Debian's systemd package as root when it is missing."""
+    return ensure_from_debian(
+        lambda: shutil.which("systemd-analyze"), ["systemd"], "systemd-analyze"
+    )

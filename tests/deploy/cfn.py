@@ -10,7 +10,6 @@ aws-sam-translator, jsonpath-ng). This one lives in a virtualenv of its own,
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -32,6 +31,7 @@ from tests.integration.sqs_servers import (
     SqsServer,
     ensure_localstack_venv,
     free_port,
+    localstack_env,
     stop,
     unavailable,
 )
@@ -127,19 +127,7 @@ def start_cfn_localstack(folder: Path) -> SqsServer:
     """LocalStack with CloudFormation and what the template holds, on a free port."""
     python = ensure_cfn_venv()
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(folder),
-        "SERVICES": SERVICES,
-        "GATEWAY_LISTEN": f"127.0.0.1:{port}",
-        "LOCALSTACK_HOST": f"127.0.0.1:{port}",
-        "OVERRIDE_IN_DOCKER": "0",
-        "FILESYSTEM_ROOT": str(folder / "fs"),
-        "DISABLE_EVENTS": "1",
-        "DNS_ADDRESS": "0",
-        "SQS_ENDPOINT_STRATEGY": "path",
-        "EAGER_SERVICE_LOADING": "1",
-    }
+    env = localstack_env(folder, port, SERVICES)
     log_path = folder / "localstack-cfn.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

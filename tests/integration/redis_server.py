@@ -12,7 +12,6 @@ that need it; elsewhere they skip with the reason.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.apt import ensure_from_debian
 from tests.integration.sqs_servers import free_port, unavailable
 
 BINARIES = ("redis-server", "valkey-server")
@@ -38,23 +38,8 @@ def server_binary() -> str | None:
 
 
 def ensure_redis_server() -> str | None:
-    """A server binary, installing Debian's package as root when there is none (idempotent:
-    nothing is run when one is on PATH). None, with a note, where it cannot be installed."""
-    if found := server_binary():
-        return found
-    if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("redis_server: no redis-server or valkey-server; the Redis tests will skip")
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    apt = ["apt-get", "-qq", "-o", "Dpkg::Use-Pty=0"]
-    subprocess.run([*apt, "update"], env=env, capture_output=True, timeout=600)
-    for package in DEBIAN_PACKAGES:
-        install = [*apt, "install", "-y", "--no-install-recommends", package]
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode == 0 and (found := server_binary()):
-            return found
-    print("redis_server: apt-get could not install redis-server or valkey-server")
-    return None
+    """A server binary, installing Debian's package as root when there is none."""
+    return ensure_from_debian(server_binary, DEBIAN_PACKAGES, "redis-server or valkey-server")
 
 
 @dataclass

@@ -233,14 +233,12 @@ def stop(server: SqsServer) -> None:
         server.process.wait(timeout=15)
 
 
-def start_localstack(folder: Path) -> SqsServer:
-    """LocalStack (SQS only) on a free port, run directly from .venv-localstack, answering."""
-    python = ensure_localstack_venv()
-    port = free_port()
-    env = {
+def localstack_env(folder: Path, port: int, services: str) -> dict[str, str]:
+    """The environment of a LocalStack run from its virtualenv on loopback ``port``."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(folder),
-        "SERVICES": "sqs",
+        "SERVICES": services,
         "GATEWAY_LISTEN": f"127.0.0.1:{port}",
         "LOCALSTACK_HOST": f"127.0.0.1:{port}",
         "OVERRIDE_IN_DOCKER": "0",  # /.dockerenv may exist; we run on the host all the same
@@ -250,6 +248,13 @@ def start_localstack(folder: Path) -> SqsServer:
         "SQS_ENDPOINT_STRATEGY": "path",
         "EAGER_SERVICE_LOADING": "1",
     }
+
+
+def start_localstack(folder: Path) -> SqsServer:
+    """LocalStack (SQS only) on a free port, run directly from .venv-localstack, answering."""
+    python = ensure_localstack_venv()
+    port = free_port()
+    env = localstack_env(folder, port, "sqs")
     return _start("localstack", [str(python), "-m", "localstack.runtime.main"], env, folder, port)
 
 
