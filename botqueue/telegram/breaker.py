@@ -95,6 +95,8 @@ class CircuitBreaker:
     def record_success(self) -> None:
         """Telegram answered a call: it is up, and recent failures were not an outage."""
         self._successes += 1
+        if not self._failures and not self._open:
+            return  # the common case, once per answered call: nobody is waiting on it
         self._failures.clear()
         if self._open:
             self._close()
