@@ -4,6 +4,7 @@
     python3 dev.py demo     run the pipeline end to end on the embedded queue
     python3 dev.py test     lint, type-check and run the whole test suite
     python3 dev.py bench    run the benchmarks under bench/
+    python3 dev.py chaos    run the reliability suite at full size; its table into docs/
     python3 dev.py run ...  run any command inside the project's virtualenv
 
 Each task creates ./.venv on first use and reinstalls only when pyproject.toml changes.
@@ -51,10 +52,13 @@ def run(*command: str) -> int:
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
 
+_LOCALSTACK = "from tests.integration.sqs_servers import ensure_localstack_venv as e; e()"
+
+
 def main(argv: list[str]) -> int:
     """Dispatch a task."""
     task, args = (argv[0], argv[1:]) if argv else ("help", [])
-    if task not in ("demo", "test", "bench", "run"):
+    if task not in ("demo", "test", "bench", "chaos", "run"):
         print(__doc__)
         return 0 if task in ("help", "-h", "--help") else 2
     ensure_venv()
@@ -65,13 +69,16 @@ def main(argv: list[str]) -> int:
         return run(py, "bench/run_all.py", *args)
     if task == "run":
         return run(*args)
+    if task == "chaos":
+        code = run(py, "-c", _LOCALSTACK)
+        return code or run(py, "-m", "tests.chaos.run", "--write-docs", *args)
     steps = [
         [py, "-m", "ruff", "check", "botqueue", "tests", "bench"],
         [py, "-m", "ruff", "format", "--check", "botqueue", "tests", "bench"],
         [py, "-m", "mypy"],
         # LocalStack lives in its own virtualenv (its extras pin boto3 differently); build it
         # here, outside pytest's per-test timeout, rather than inside the first SQS test.
-        [py, "-c", "from tests.integration.sqs_servers import ensure_localstack_venv as e; e()"],
+        [py, "-c", _LOCALSTACK],
         # The shared flood budget tests need a Redis (or Valkey) server: Debian's, as root.
         [py, "-c", "from tests.integration.redis_server import ensure_redis_server as e; e()"],
         # The CloudFormation deploy test needs LocalStack with its CloudFormation extras, in a
