@@ -15,6 +15,7 @@ from .errors import FatalError
 from .hooks import ConsumerHooks, HookSet, LoggingHooks, operation_fields
 from .inflight import AckBuffer, VisibilityKeeper
 from .processor import MessageProcessor
+from .receive_outage import ReceiveOutage
 from .retry import Backoff
 from .service import BotService
 from .transports.base import ReceivedMessage, Transport
@@ -22,7 +23,6 @@ from .transports.configured import configured_transport
 
 log = structlog.get_logger("botqueue.consumer")
 
-_RECEIVE_ERROR_BACKOFF_CAP = 30.0
 _DRAIN_POLL_SECONDS = 0.05
 _PAUSE_POLL_SECONDS = 1.0
 
@@ -141,7 +141,7 @@ class BotQueueConsumer:
     # -- receiving ------------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
-        failures = 0
+        outage = ReceiveOutage()
         # Whether the latest receive came back short. A full one proves the queue is not
         # drained, so the drain check (a count over the whole queue) is skipped after it.
         maybe_empty = True
@@ -152,21 +152,20 @@ class BotQueueConsumer:
             self.last_poll = time.monotonic()
             if not await self._while_bot_unavailable():
                 break
-            if self.drain and maybe_empty and await self._drained():
-                log.info("queue drained")
-                self._stopping.set()
-                break
             count = min(10, self.concurrency - self._held)
             try:
+                # The drain check counts the queue: it fails like a receive when the queue does.
+                if self.drain and maybe_empty and await self._drained():
+                    log.info("queue drained")
+                    self._stopping.set()
+                    break
                 messages = await self._receive_or_stop(count)
             except Exception as error:
-                failures += 1
-                delay = min(2.0 ** (failures - 1), _RECEIVE_ERROR_BACKOFF_CAP)
-                log.error("receive failed", error=repr(error), retryInSeconds=delay)
+                delay = outage.failed(error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
-            failures = 0
+            outage.succeeded()
             maybe_empty = len(messages) < count
             if messages:
                 self.hooks.on_received(messages)

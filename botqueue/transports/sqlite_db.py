@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from ..errors import TransportError
+
 T = TypeVar("T")
 
 SCHEMA = """
@@ -140,9 +142,20 @@ class SqliteDatabase:
         await self.run(lambda conn: None)
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work(connection)`` on the database thread."""
+        """Run ``work(connection)`` on the database thread.
+
+        Raises:
+            TransportError: SQLite failed (a read-only or full disk, a locked file); the
+                transaction was rolled back, so nothing of it was written.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: work(self._connect()))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: work(self._connect()))
+        except sqlite3.Error as error:
+            # Callers (the producer, the consumer's loops) handle TransportError; a raw
+            # sqlite3 error would escape the producer's typed errors.
+            code = getattr(error, "sqlite_errorname", type(error).__name__)
+            raise TransportError(f"SQLite {self.path.name}: {code}: {error}") from error
 
     def _sync(self, conn: sqlite3.Connection, durable: bool) -> sqlite3.Connection:
         level = self._levels[durable]
@@ -198,10 +211,15 @@ def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], 
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = work(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite rolls back by itself after some errors (SQLITE_FULL, I/O errors); a ROLLBACK
+        # then would fail and hide the real error. A COMMIT that failed (read-only, full)
+        # leaves the transaction open: without the ROLLBACK every later BEGIN would fail.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 

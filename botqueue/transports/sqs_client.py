@@ -42,6 +42,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 """TCP connect timeout; a connection that cannot be made is retried like any network error."""
 MAX_ATTEMPTS = 8
 """Attempts per request in botocore's standard mode (backoff doubles from ~1 s, capped at 20 s)."""
+RECEIVE_NETWORK_ATTEMPTS = 2
+"""Attempts of a ReceiveMessage that fails on the network (no answer at all) before the error
+goes to the caller. The worker's receive loop retries every 2 s at most, so a queue back from
+an outage is polled within seconds, not after botocore's backoff of up to 20 s."""
 MAX_VISIBILITY_SECONDS = 43200
 """SQS's longest visibility timeout (12 hours)."""
 MAX_POOL_CONNECTIONS = 50
@@ -127,6 +131,7 @@ def create_client(config: SqsClientConfig) -> Any:
 def register_hooks(client: Any) -> None:
     """Attach our botocore event handlers to a freshly opened client."""
     client.meta.events.register("needs-retry.sqs.ReceiveMessage", renew_attempt_id)
+    client.meta.events.register("needs-retry.sqs.ReceiveMessage", end_receive_retries)
 
 
 def new_attempt_id() -> str:
@@ -150,6 +155,18 @@ def renew_attempt_id(request_dict: dict[str, Any], response: Any = None, **_: An
     if "ReceiveRequestAttemptId" in body:
         body["ReceiveRequestAttemptId"] = new_attempt_id()
         request_dict["body"] = json.dumps(body).encode()
+
+
+def end_receive_retries(
+    attempts: int, caught_exception: BaseException | None = None, **_: Any
+) -> None:
+    """Stop botocore retrying a receive that got no answer after RECEIVE_NETWORK_ATTEMPTS.
+
+    Raising here is how a handler ends the retries (returning None would let the standard
+    handler retry on). Answers (throttling, 5xx) keep botocore's standard retries.
+    """
+    if caught_exception is not None and attempts >= RECEIVE_NETWORK_ATTEMPTS:
+        raise caught_exception
 
 
 def error_code(error: BaseException) -> str:

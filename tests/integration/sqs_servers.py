@@ -250,11 +250,15 @@ def localstack_env(folder: Path, port: int, services: str) -> dict[str, str]:
     }
 
 
-def start_localstack(folder: Path) -> SqsServer:
-    """LocalStack (SQS only) on a free port, run directly from .venv-localstack, answering."""
+def start_localstack(
+    folder: Path, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> SqsServer:
+    """LocalStack (SQS only) on ``port`` (default: a free one), run directly from
+    .venv-localstack, answering. A restart on the same port keeps the queue URLs;
+    ``extra_env`` adds LocalStack settings (e.g. PERSISTENCE)."""
     python = ensure_localstack_venv()
-    port = free_port()
-    env = localstack_env(folder, port, "sqs")
+    port = free_port() if port is None else port
+    env = {**localstack_env(folder, port, "sqs"), **(extra_env or {})}
     return _start("localstack", [str(python), "-m", "localstack.runtime.main"], env, folder, port)
 
 
