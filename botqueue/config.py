@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         )
 
     # -- end of the flood budget --
+    telegram_invite_ledger_url: str | None = None
+    """Where invite links are kept until revoked (a removal revokes them): ``sqlite:///path``
+    or ``local`` (this process's memory); unset: a file beside an embedded queue's, else local."""
     telegram_user_chat_rate: float = Field(1.0, gt=0)
     """Messages per second to one user."""
     telegram_channel_rate: float = Field(20.0, gt=0)

@@ -18,6 +18,7 @@ from .startup import StopSignals, start_service
 from .telegram.breaker import BreakerSettings
 from .telegram.budget import open_budget
 from .telegram.limiter import RateLimits, limiter_for
+from .telegram.links import open_ledger
 from .telegram.service import TelegramBotService
 from .transports.configured import configured_transport
 from .transports.sqs_checks import check_at_start
@@ -70,6 +71,12 @@ def telegram_service(settings: Settings) -> TelegramBotService:
             failures=settings.telegram_breaker_failures,
             window=settings.telegram_breaker_window,
             probe_max=settings.telegram_breaker_max_probe_interval,
+        ),
+        # Outlives a killed worker when it is a file (the embedded queue's default).
+        links=open_ledger(
+            token,
+            url=settings.telegram_invite_ledger_url,
+            queue_url=settings.bot_operations_queue_url,
         ),
     )
 

@@ -54,6 +54,8 @@ PERMANENT_REASONS: tuple[tuple[str, str], ...] = (
     ("group is deactivated", "group_deactivated"),
     ("group chat was deactivated", "group_deactivated"),
     ("group chat was deleted", "group_deleted"),
+    # revokeChatInviteLink of a link the chat does not have (any more).
+    ("invite_hash_expired", "invite_link_expired"),
 )
 
 

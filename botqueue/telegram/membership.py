@@ -6,6 +6,11 @@ not found" family (and others) for users who are in the chat, so such an answer 
 taken as "not a member". An invite leaves at most one valid link: a link whose delivery is
 not confirmed is revoked before the operation is retried, and every failure of an invite that
 created a link carries the link and whether it is still valid.
+
+Every link created is kept in the service's invite-link ledger (links.py) until it is revoked:
+an invite first revokes the user's earlier links in the chat (a worker killed after sending
+one, before the message was deleted, would otherwise leave two valid), and a removal revokes
+them all (a single-use link frees its place when its user is removed: it would let them back).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ USER_UNRESOLVED = {
     "user_id_invalid",
 }
 """getChatMember answers that say nothing about membership: the user may well be in."""
+LINK_GONE = {"invite_link_expired"}
+"""revokeChatInviteLink answers meaning the chat no longer has the link: nothing to revoke."""
 UNDELIVERABLE = {
     "bot_blocked",
     "bot_not_started",
@@ -98,6 +105,8 @@ class Membership:
 
     async def remove(self, op: RemoveUser, chat: int | str) -> Outcome:
         """Ban then unban a member; done only when Telegram confirms the user is out."""
+        # First, so that no link of theirs lets the user back in once the unban is done.
+        await self.revoke_held(op, chat)
         try:
             member = await self.service.member(chat, op.user_id)
         except TelegramPermanentError as lookup:
@@ -138,6 +147,8 @@ class Membership:
 
     async def invite(self, op: InviteUser, chat: int | str) -> Outcome:
         """Send the user a single-use invite link, unless they are already in the channel."""
+        # An earlier delivery's link (or a member's unused one) must not stay valid beside it.
+        await self.revoke_held(op, chat)
         try:
             member: ChatMember | None = await self.service.member(chat, op.user_id)
         except TelegramPermanentError as error:
@@ -177,6 +188,7 @@ class Membership:
                 chat, expire_date=expires, member_limit=1, name=name
             ),
         )
+        await service.links.record(str(chat), op.user_id, link.invite_link, expires.timestamp())
         detail: dict[str, Any] = {
             "inviteLink": link.invite_link,
             "inviteLinkName": name,
@@ -211,19 +223,44 @@ class Membership:
             raise
         return Outcome("succeeded", {**detail, "messageId": message.message_id})
 
+    async def _revoke_call(self, chat: int | str, url: str) -> None:
+        bot = self.service.bot
+        await self.service.call(
+            "revokeChatInviteLink",
+            lambda: bot.revoke_chat_invite_link(chat, url),
+            scope="channel",
+            chat=str(chat),
+            max_hold=REVOKE_MAX_HOLD,
+        )
+        await self.service.links.forget(url)
+
+    async def revoke_held(self, op: InviteUser | RemoveUser, chat: int | str) -> None:
+        """Revoke every link the ledger holds for the user in the chat.
+
+        A transient failure goes up (the operation is retried); a refusal is logged and the
+        link kept, so that a later operation tries again, and this one goes on.
+        """
+        for url in await self.service.links.held(str(chat), op.user_id):
+            try:
+                await self._revoke_call(chat, url)
+            except TelegramPermanentError as error:
+                if error.reason in LINK_GONE:
+                    await self.service.links.forget(url)
+                    continue
+                log.warning(
+                    "could not revoke an earlier invite link; it stays valid until it expires",
+                    channelId=op.channel_id,
+                    userId=op.user_id,
+                    subscriptionId=op.subscription_id,
+                    error=error.message,
+                )
+
     async def _revoke(
         self, op: InviteUser, chat: int | str, url: str, name: str, cause: OperationError
     ) -> bool:
         """Revoke an undelivered link; True when Telegram confirmed it."""
-        bot = self.service.bot
         try:
-            await self.service.call(
-                "revokeChatInviteLink",
-                lambda: bot.revoke_chat_invite_link(chat, url),
-                scope="channel",
-                chat=str(chat),
-                max_hold=REVOKE_MAX_HOLD,
-            )
+            await self._revoke_call(chat, url)
         except asyncio.CancelledError:
             # Shutdown or the operation timeout: say which link stays valid, then stop.
             log.warning(

@@ -19,6 +19,7 @@ from .bot_state import TelegramBotState
 from .breaker import BreakerSettings, CircuitBreaker
 from .errors import ChatMigratedError, TelegramPermanentError, map_telegram_error
 from .limiter import FloodLimiter, RateLimits, limiter_for
+from .links import LinkLedger, MemoryLedger
 from .membership import Membership
 from .request import AnswerRecordingRequest, ErrorAnswer, current_answer
 
@@ -71,6 +72,7 @@ class TelegramBotService:
         bot: Bot | None = None,
         limiter: FloodLimiter | None = None,
         breaker: BreakerSettings | None = None,
+        links: LinkLedger | None = None,
     ) -> None:
         # httpx logs request URLs, which contain the token, at INFO: keep it quieter.
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -89,6 +91,8 @@ class TelegramBotService:
         self.bot_id: int | None = None
         self.calls = 0
         self.request_observers: list[RequestObserver] = []
+        self.links: LinkLedger = links or MemoryLedger()
+        """Invite links created and not revoked (a removal revokes them; see links.py)."""
         self.membership = Membership(self)
         self.breaker = CircuitBreaker(self.probe, breaker)
         self.bot_state = TelegramBotState(self.limiter, self.breaker)
@@ -114,6 +118,7 @@ class TelegramBotService:
     async def aclose(self) -> None:
         """Stop probing and close HTTP connections."""
         await self.breaker.aclose()
+        await self.links.aclose()
         with contextlib.suppress(TelegramError):
             await self.bot.shutdown()
 

@@ -57,6 +57,11 @@ TABLE: list[tuple[BaseException, type[BaseException], str]] = [
         "group_deleted",
     ),
     (
+        tg.BadRequest("Bad Request: INVITE_HASH_EXPIRED"),
+        TelegramPermanentError,
+        "invite_link_expired",
+    ),
+    (
         tg.Forbidden("Forbidden: bot can't send messages to bots"),
         TelegramPermanentError,
         "recipient_is_bot",
