@@ -68,14 +68,23 @@ class _Operation(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _truncate_timestamp(cls, value: datetime) -> datetime:
+        try:
+            # The wire carries UTC: a time that has none (0001-01-01 east of Greenwich)
+            # could not be encoded later, so it is refused here, naming the field.
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must be a time within years 1-9999 in UTC") from None
         # The wire carries milliseconds; keeping more would break equality after a round trip.
         return _to_millis(value)
 
     @field_serializer("timestamp")
     def _serialize_timestamp(self, value: datetime) -> str:
-        # JavaScript's toISOString() shape, so TypeScript producers and consumers agree.
+        # JavaScript's toISOString() shape, so TypeScript producers and consumers agree; the
+        # year always has four digits (strftime's %Y gives "5" for the year 5).
         utc = value.astimezone(UTC)
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return (
+            f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        )
 
     def to_json(self) -> str:
         """Encode the operation as its wire JSON (camelCase keys)."""

@@ -23,6 +23,19 @@ class OutgoingMessage:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
+def invalid_text(message: OutgoingMessage) -> str | None:
+    """Why a message cannot be sent as text (a lone surrogate is not UTF-8), or None."""
+    parts = (message.body, message.group_id, message.deduplication_id, *message.attributes.keys())
+    for part in (*parts, *message.attributes.values()):
+        try:
+            part.encode()
+        except UnicodeEncodeError as error:
+            # One entry's fault, answered as SQS answers its own invalid characters, so the
+            # rest of its batch is still sent.
+            return f"InvalidMessageContents: not valid Unicode text ({error.reason})"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """The outcome of one entry of a send batch: a message id or an error."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TransportError
 from ..failure import FailureRecord
 from .base import (
     FAILURE_ATTRIBUTE,
@@ -188,7 +188,12 @@ class SqliteTransport:
             attributes={FAILURE_ATTRIBUTE: json.dumps(dict(failure), default=str)},
         )
         # Written before the delete: a crash in between leaves a duplicate, never a loss.
-        await self.dlq_db.write(lambda conn: self.dlq.send(conn, [entry]), durable=True)
+        (result,) = await self.dlq_db.write(
+            lambda conn: self.dlq.send(conn, [entry], max_bytes=None), durable=True
+        )
+        if result.message_id is None:
+            # Never delete what the DLQ did not take: the message would be lost.
+            raise TransportError(f"could not write the dead letter: {result.error}")
         await self.delete_batch([message.receipt])
 
     async def stats(self) -> QueueStats:

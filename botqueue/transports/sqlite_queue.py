@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .base import MAX_MESSAGE_BYTES, OutgoingMessage, ReceivedMessage, SendResult
+from .base import MAX_MESSAGE_BYTES, OutgoingMessage, ReceivedMessage, SendResult, invalid_text
 
 DEDUP_WINDOW_SECONDS = 300.0
 """SQS FIFO's deduplication interval."""
@@ -61,15 +61,25 @@ class SqliteQueue:
     # -- writes ---------------------------------------------------------------------------
 
     def send(
-        self, conn: sqlite3.Connection, messages: Sequence[OutgoingMessage]
+        self,
+        conn: sqlite3.Connection,
+        messages: Sequence[OutgoingMessage],
+        max_bytes: int | None = MAX_MESSAGE_BYTES,
     ) -> list[SendResult]:
-        """Insert messages, honouring the deduplication window; one result per entry."""
+        """Insert messages, honouring the deduplication window; one result per entry.
+
+        ``max_bytes`` None lifts the size limit: a dead letter is its message (at most the
+        limit) plus a failure record, and must not be refused for the record's size.
+        """
         now = self.clock()
         self.housekeep(conn, now)
         results: list[SendResult] = []
         for message in messages:
-            if _message_size(message) > MAX_MESSAGE_BYTES:
-                results.append(SendResult(error=f"message is over {MAX_MESSAGE_BYTES} bytes"))
+            if (error := invalid_text(message)) is not None:
+                results.append(SendResult(error=error))
+                continue
+            if max_bytes is not None and _message_size(message) > max_bytes:
+                results.append(SendResult(error=f"message is over {max_bytes} bytes"))
                 continue
             row = conn.execute(
                 "SELECT message_id FROM dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?",

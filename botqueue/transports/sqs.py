@@ -11,13 +11,13 @@ from typing import Any
 from ..errors import ConfigurationError, TransportError
 from . import sqs_dlq
 from .base import (
-    FAILURE_ATTRIBUTE,
     MAX_MESSAGE_BYTES,
     DeadLetter,
     OutgoingMessage,
     QueueStats,
     ReceivedMessage,
     SendResult,
+    invalid_text,
 )
 from .sqs_batch import (
     BATCH_SIZE,
@@ -104,12 +104,9 @@ class SqsTransport:
         fails as a whole, its entries and the rest carry the error (the earlier ones were sent).
         """
         client = await self.client()
-        sizes = [message_size(m) for m in messages]
-        results = [
-            SendResult(error=f"MessageTooLong: {size} bytes, SQS takes at most {MAX_MESSAGE_BYTES}")
-            if size > MAX_MESSAGE_BYTES
-            else None
-            for size in sizes
+        results = [_refusal(m) for m in messages]
+        sizes = [
+            0 if result else message_size(m) for m, result in zip(messages, results, strict=True)
         ]
         sendable = [i for i, result in enumerate(results) if result is None]
         for number, batch in enumerate(size_batches([sizes[i] for i in sendable])):
@@ -228,12 +225,7 @@ class SqsTransport:
         The DLQ copy's deduplication id is derived from the original message id, so dead-
         lettering the same delivery twice (a crash before the delete) writes it once.
         """
-        entry = OutgoingMessage(
-            body=message.body,
-            group_id=message.group_id,
-            deduplication_id=f"dlq-{message.message_id}",
-            attributes={FAILURE_ATTRIBUTE: json.dumps(dict(failure), default=str)},
-        )
+        entry = sqs_dlq.dead_letter_entry(message, failure)
         (result,) = await self.send_to(await self.dlq_url(), [entry])
         if result.message_id is None:
             raise TransportError(f"could not write the dead letter: {result.error}")
@@ -297,3 +289,11 @@ class SqsTransport:
     async def dlq_purge(self) -> int:
         """Delete every dead letter; return how many were deleted."""
         return await sqs_dlq.purge(self)
+
+
+def _refusal(message: OutgoingMessage) -> SendResult | None:
+    """An entry SQS would refuse, answered without a request: invalid text or too large."""
+    error = invalid_text(message)
+    if error is None and (size := message_size(message)) > MAX_MESSAGE_BYTES:
+        error = f"MessageTooLong: {size} bytes, SQS takes at most {MAX_MESSAGE_BYTES}"
+    return None if error is None else SendResult(error=error)

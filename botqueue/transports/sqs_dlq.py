@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from ..errors import TransportError
-from .base import FAILURE_ATTRIBUTE, DeadLetter, OutgoingMessage, ReceivedMessage
+from .base import (
+    FAILURE_ATTRIBUTE,
+    MAX_MESSAGE_BYTES,
+    DeadLetter,
+    OutgoingMessage,
+    ReceivedMessage,
+)
+from .sqs_batch import message_size
 
 if TYPE_CHECKING:
     from .sqs import SqsTransport
@@ -58,6 +65,48 @@ async def _release(transport: SqsTransport, url: str, held: Sequence[ReceivedMes
     except TransportError as error:
         # They become visible by themselves when the hold ends.
         log.warning("could not release dead letters", error=str(error), count=len(held))
+
+
+def dead_letter_entry(message: ReceivedMessage, failure: Mapping[str, Any]) -> OutgoingMessage:
+    """The DLQ copy of a message with its failure record, within SQS's size limit.
+
+    A body near the limit leaves little room: the record then keeps its kind, attempts and
+    original id and as much of the error as fits; a body at the limit goes without it (the
+    record is logged, and the outcome event carries it), since SQS would refuse the copy and
+    the message would cycle until the redrive policy moved it without any record.
+    """
+    entry = OutgoingMessage(
+        body=message.body,
+        group_id=message.group_id,
+        # The original id is unique, so a retried dead-lettering is not written twice.
+        deduplication_id=f"dlq-{message.message_id}",
+        attributes={FAILURE_ATTRIBUTE: json.dumps(dict(failure), default=str)},
+    )
+    excess = message_size(entry) - MAX_MESSAGE_BYTES
+    if excess <= 0:
+        return entry
+    keep = ("kind", "attempts", "originalMessageId", "errorType", "operationType")
+    short = {key: failure[key] for key in keep if key in failure} | {"truncated": True}
+    error = str(failure.get("error", ""))
+    while True:
+        record = json.dumps(short | {"error": error}, default=str)
+        excess = message_size(entry) - len(entry.attributes[FAILURE_ATTRIBUTE]) + len(record)
+        excess -= MAX_MESSAGE_BYTES
+        if excess <= 0:
+            return OutgoingMessage(
+                entry.body, entry.group_id, entry.deduplication_id, {FAILURE_ATTRIBUTE: record}
+            )
+        if not error:
+            break
+        # Each character costs at least one byte, so cutting ``excess`` of them fits or
+        # empties the error.
+        error = error[: max(len(error) - excess, 0)]
+    log.warning(
+        "dead letter written without its failure record: its body leaves no room",
+        messageId=message.message_id,
+        failure=dict(failure),
+    )
+    return OutgoingMessage(entry.body, entry.group_id, entry.deduplication_id)
 
 
 def _failure_of(message: ReceivedMessage) -> dict[str, Any] | None:
