@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..errors import BotQueueError, ConfigurationError, OperationValidationError
-from . import dlq, observability, queue, sandbox, worker
+from . import dashboard, dlq, observability, queue, sandbox, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +36,7 @@ for _command in (
     observability.health,
     sandbox.sandbox,
     sandbox.demo,
+    dashboard.dashboard,
 ):
     cli.add_command(_command)
 
