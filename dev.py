@@ -86,6 +86,8 @@ def main(argv: list[str]) -> int:
         [py, "-c", "from tests.deploy.cfn import ensure_cfn_venv as e; e()"],
         # The systemd unit's tests need systemd-analyze: Debian's systemd package, as root.
         [py, "-c", "from tests.deploy.artefacts import ensure_systemd_analyze as e; e()"],
+        # The dashboard's browser tests need Debian's chromium and chromium-driver, as root.
+        [py, "-m", "tests.browser.chromium"],
     ]
     for step in steps:
         code = run(*step)
