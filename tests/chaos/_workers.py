@@ -15,6 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+STARTED: list[Worker] = []
+"""Every worker this process started, in order: the secrets sweep reads all their output."""
+
 
 @dataclass
 class Worker:
@@ -25,6 +28,7 @@ class Worker:
     started_at: float
     lines: list[tuple[float, str]] = field(default_factory=list)
     killed_at: float | None = None
+    token: str = ""  # the TELEGRAM_BOT_TOKEN it was given, which its output must never show
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -59,7 +63,8 @@ async def start(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    worker = Worker(name, process, time.monotonic())
+    worker = Worker(name, process, time.monotonic(), token=full.get("TELEGRAM_BOT_TOKEN", ""))
+    STARTED.append(worker)
     assert process.stdout is not None and process.stderr is not None
     worker._readers = [
         asyncio.create_task(_collect(process.stdout, worker.lines)),

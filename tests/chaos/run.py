@@ -12,13 +12,14 @@ import time
 import traceback
 from pathlib import Path
 
+from tests.chaos import secrets_sweep
 from tests.chaos.report import render, write_into
 from tests.chaos.scenario import Result, discover
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _run_all(size: str, only: list[str]) -> tuple[list[Result], list[str]]:
+async def _run_all(size: str, only: list[str]) -> tuple[list[Result], list[str], str]:
     results: list[Result] = []
     failures: list[str] = []
     for scenario in discover():
@@ -37,7 +38,16 @@ async def _run_all(size: str, only: list[str]) -> tuple[list[Result], list[str]]
         results.extend(rows)
         took = time.monotonic() - started
         print(f"chaos: {scenario.name} done in {took:.0f} s", file=sys.stderr, flush=True)
-    return results, failures
+    swept = ""
+    try:
+        workers, characters = secrets_sweep.sweep()
+        swept = (
+            f"Secrets sweep: no form of any bot token (whole, secret half, URL-encoded) in "
+            f"the output of the {workers} worker processes above ({characters:,} characters)."
+        )
+    except AssertionError as leak:
+        failures.append(f"secrets sweep: {leak}")
+    return results, failures, swept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="scenario name (repeat)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
-    results, failures = asyncio.run(_run_all(args.size, args.only))
-    table = render(results)
+    results, failures, swept = asyncio.run(_run_all(args.size, args.only))
+    table = render(results) + (f"\n\n{swept}" if swept else "")
     print(table)
     for failure in failures:
         print(f"\nFAILED {failure}", file=sys.stderr)
