@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     """Share of TELEGRAM_RATE_LIMIT a worker takes while the shared budget is unreachable;
     unset: 1 / the workers last seen sharing it (1/4 if it was never reached)."""
 
-    @field_validator("telegram_rate_limit_url")
+    @field_validator("telegram_rate_limit_url", "telegram_invite_ledger_url")
     @classmethod
     def _budget_url(cls, value: str | None) -> str | None:
         parsed = urlparse(value or "")
@@ -59,8 +59,10 @@ class Settings(BaseSettings):
 
     # -- end of the flood budget --
     telegram_invite_ledger_url: str | None = None
-    """Where invite links are kept until revoked (a removal revokes them): ``sqlite:///path``
-    or ``local`` (this process's memory); unset: a file beside an embedded queue's, else local."""
+    """Where invite links are kept until revoked (a removal revokes them): ``redis://host:port/db``
+    (``rediss://``, ``unix://``; workers on several hosts), ``sqlite:///path`` or ``local``
+    (this process's memory); unset: a file beside an embedded queue's, else the Redis of
+    TELEGRAM_RATE_LIMIT_URL if it names one, else local."""
     telegram_user_chat_rate: float = Field(1.0, gt=0)
     """Messages per second to one user."""
     telegram_channel_rate: float = Field(20.0, gt=0)

@@ -72,11 +72,13 @@ def telegram_service(settings: Settings) -> TelegramBotService:
             window=settings.telegram_breaker_window,
             probe_max=settings.telegram_breaker_max_probe_interval,
         ),
-        # Outlives a killed worker when it is a file (the embedded queue's default).
+        # Outlives a killed worker when it is a file (the embedded queue's default) or, with
+        # SQS, the flood budget's Redis: workers sharing a budget share their links too.
         links=open_ledger(
             token,
             url=settings.telegram_invite_ledger_url,
             queue_url=settings.bot_operations_queue_url,
+            rate_limit_url=settings.telegram_rate_limit_url,
         ),
     )
 

@@ -12,8 +12,10 @@ URL. The ledger keeps it from its creation until it is revoked or expires, so th
 
 ``MemoryLedger`` keeps this for one process (a worker that is killed forgets it);
 ``SqliteLedger`` keeps it in a file the workers of a host share and that survives them: by
-default beside an embedded queue's file (``botqueue.db`` -> ``botqueue.links.db``).
-``open_ledger`` picks one from TELEGRAM_INVITE_LEDGER_URL and the queue URL.
+default beside an embedded queue's file (``botqueue.db`` -> ``botqueue.links.db``);
+``RedisLedger`` (links_redis.py) keeps it in Redis for workers on any number of hosts.
+``open_ledger`` picks one from TELEGRAM_INVITE_LEDGER_URL, the queue URL and, for SQS, the
+flood budget's Redis (TELEGRAM_RATE_LIMIT_URL).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class LinkLedger(Protocol):
         """Drop a link that was revoked (or that the chat no longer has)."""
 
     async def aclose(self) -> None:
-        """Release the file and its thread."""
+        """Release the file and its thread, or the connections."""
 
 
 class MemoryLedger:
@@ -91,7 +93,8 @@ CREATE INDEX IF NOT EXISTS links_by_user ON links (bot, chat, user_id);
 
 
 class LedgerUnavailable(RetryableError):
-    """The ledger's file could not be read or written; the operation is tried again later."""
+    """The ledger's file or server could not be read or written; the operation is tried again
+    later."""
 
 
 class SqliteLedger:
@@ -178,29 +181,53 @@ class SqliteLedger:
             executor.shutdown(wait=False)
 
 
-def open_ledger(token: str, *, url: str | None = None, queue_url: str | None = None) -> LinkLedger:
-    """The ledger named by ``url`` (TELEGRAM_INVITE_LEDGER_URL): ``sqlite:///path`` or
-    ``local``; None: a file beside an embedded queue's (``queue_url`` None is the default
-    ``sqlite:///botqueue.db``), else this process's memory.
+def open_ledger(
+    token: str,
+    *,
+    url: str | None = None,
+    queue_url: str | None = None,
+    rate_limit_url: str | None = None,
+) -> LinkLedger:
+    """The ledger named by ``url`` (TELEGRAM_INVITE_LEDGER_URL): ``redis://…`` (``rediss://``,
+    ``unix://``), ``sqlite:///path`` or ``local``. None: a file beside an embedded queue's
+    (``queue_url`` None is the default ``sqlite:///botqueue.db``); with any other queue, the
+    flood budget's Redis when ``rate_limit_url`` (TELEGRAM_RATE_LIMIT_URL) names one (workers
+    sharing a budget may be on several hosts), else this process's memory. Nothing is opened
+    until the first call.
 
     Raises:
         ConfigurationError: ``url`` or the queue URL is malformed.
     """
     from ..transports import DEFAULT_URL
     from ..transports.sqlite import parse_sqlite_url
+    from .budget import REDIS_SCHEMES
 
     if url == "local":
         return MemoryLedger()
     if url is None:
         queue = queue_url or DEFAULT_URL
         if urlparse(queue).scheme != "sqlite":
+            if rate_limit_url and urlparse(rate_limit_url).scheme in REDIS_SCHEMES:
+                return _redis(rate_limit_url, token, "TELEGRAM_RATE_LIMIT_URL")
             return MemoryLedger()
         path = parse_sqlite_url(queue, "q")[0]
         if str(path) == ":memory:":
             return MemoryLedger()
         return SqliteLedger(str(path.with_name(f"{path.stem}.links{path.suffix}")), token)
+    if urlparse(url).scheme in REDIS_SCHEMES:
+        return _redis(url, token, "TELEGRAM_INVITE_LEDGER_URL")
     if urlparse(url).scheme == "sqlite":
         return SqliteLedger(str(parse_sqlite_url(url, "q")[0]), token)
     raise ConfigurationError(
-        f"TELEGRAM_INVITE_LEDGER_URL must be sqlite:///path or local, not {url!r}"
+        "TELEGRAM_INVITE_LEDGER_URL must be redis://host:port/db, rediss://…, unix://…, "
+        f"sqlite:///path or local, not {url!r}"
     )
+
+
+def _redis(url: str, token: str, setting: str) -> LinkLedger:
+    from .links_redis import RedisLedger
+
+    try:
+        return RedisLedger(url, token)
+    except ValueError as error:  # a bad port or database; the message quotes only that part
+        raise ConfigurationError(f"{setting} is not a valid Redis URL: {error}") from None

@@ -14,7 +14,12 @@ from botqueue.operations import InviteUser, RemoveUser
 from botqueue.sandbox import SandboxControl, SandboxControlError, SandboxServer
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.links import LinkLedger, MemoryLedger, SqliteLedger, open_ledger
+from botqueue.telegram.links_redis import RedisLedger
 from botqueue.telegram.service import TelegramBotService
+from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by name)
+    redis_server_fixture,
+    redis_url_fixture,
+)
 
 PREMIUM = "-1001000000001"
 DAN = 1004
@@ -35,11 +40,15 @@ async def service_with(sandbox: SandboxServer, ledger: LinkLedger) -> TelegramBo
     return service
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LinkLedger]:
-    made: LinkLedger = (
-        MemoryLedger() if request.param == "memory" else SqliteLedger(str(tmp_path / "l.db"), "t")
-    )
+    made: LinkLedger
+    if request.param == "memory":
+        made = MemoryLedger()
+    elif request.param == "sqlite":
+        made = SqliteLedger(str(tmp_path / "l.db"), "t")
+    else:  # a real server (tests/integration/redis_server.py), emptied for this test
+        made = RedisLedger(request.getfixturevalue("redis_url"), "t")
     yield made
     await made.aclose()
 
@@ -76,7 +85,7 @@ def test_open_ledger_follows_the_setting_and_the_queue(tmp_path: Path) -> None:
     named = open_ledger("t", url=f"sqlite:///{tmp_path}/l.db")
     assert isinstance(named, SqliteLedger) and named.path == f"{tmp_path}/l.db"
     with pytest.raises(ConfigurationError, match="TELEGRAM_INVITE_LEDGER_URL"):
-        open_ledger("t", url="redis://localhost")
+        open_ledger("t", url="memcached://localhost")
 
 
 async def test_a_removal_revokes_the_link_a_user_never_used(
