@@ -9,17 +9,13 @@ The state is ephemeral, so the file is not synced (a crash of the host forgets a
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TypeVar
 
-from ..transports.sqlite_db import create_private
 from .budget import Beat, BudgetUnavailable, StoreAnswer
+from .sqlite_file import SqliteFile
 
 T = TypeVar("T")
 
@@ -42,36 +38,13 @@ class SqliteStore:
         self.path = path
         self.name = f"sqlite:///{path}"
         self.key = hashlib.sha256(token.encode()).hexdigest()[:32]
-        self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            create_private(Path(self.path))
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
+        self._file = SqliteFile(
+            path, _SCHEMA, synchronous="OFF", timeout=5.0, thread="botqueue-flood"
+        )
 
     async def _run(self, work: Callable[[sqlite3.Connection, float], T]) -> T:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="botqueue-flood")
-
-        def transaction() -> T:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn, time.time())
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, transaction)
+            return await self._file.run(work)
         except sqlite3.Error as error:
             raise BudgetUnavailable(f"{type(error).__name__}: {error}") from error
 
@@ -177,14 +150,4 @@ class SqliteStore:
 
     async def aclose(self) -> None:
         """Close the connection and its thread."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(executor, close)
-        executor.shutdown(wait=True)
+        await self._file.aclose()

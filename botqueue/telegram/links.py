@@ -20,17 +20,15 @@ flood budget's Redis (TELEGRAM_RATE_LIMIT_URL).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Protocol, TypeVar
 from urllib.parse import urlparse
 
 from ..errors import ConfigurationError, RetryableError
+from .sqlite_file import SqliteFile
 
 T = TypeVar("T")
 
@@ -104,39 +102,14 @@ class SqliteLedger:
     def __init__(self, path: str, token: str) -> None:
         self.path = path
         self.bot = hashlib.sha256(token.encode()).hexdigest()[:32]
-        self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            from ..transports.sqlite_db import create_private
-
-            create_private(Path(self.path))
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode = WAL")
-            # A killed worker loses nothing with NORMAL; only a crash of the host could.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
+        # A killed worker loses nothing with synchronous NORMAL; only a crash of the host could.
+        self._file = SqliteFile(
+            path, _SCHEMA, synchronous="NORMAL", timeout=10.0, thread="botqueue-links"
+        )
 
     async def _run(self, work: Callable[[sqlite3.Connection, float], T]) -> T:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="botqueue-links")
-
-        def transaction() -> T:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn, time.time())
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, transaction)
+            return await self._file.run(work)
         except sqlite3.Error as error:
             raise LedgerUnavailable(
                 f"invite-link ledger {self.path}: {type(error).__name__}: {error}"
@@ -173,12 +146,7 @@ class SqliteLedger:
 
     async def aclose(self) -> None:
         """Close the file and stop the thread."""
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await asyncio.get_running_loop().run_in_executor(executor, conn.close)
-            executor.shutdown(wait=False)
+        await self._file.aclose()
 
 
 def open_ledger(
