@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import statistics
 import time
@@ -46,7 +45,7 @@ from botqueue.telegram.membership import invite_link_name
 from botqueue.transports import open_transport
 from botqueue.transports.base import Transport
 from botqueue.transports.sqs import SqsTransport
-from tests.chaos import _workers
+from tests.chaos import _workers, parts
 from tests.chaos.scenario import Result, Scenario, Size
 from tests.integration import sqs_servers
 
@@ -379,15 +378,7 @@ async def _embedded(size: Size, workdir: Path) -> Result:
 
 
 async def _localstack(size: Size, workdir: Path) -> Result:
-    folder = workdir / "localstack"
-    folder.mkdir()
-    try:
-        server = await asyncio.to_thread(sqs_servers.start_localstack, folder)
-    except sqs_servers.ServerUnavailable as error:
-        if "PYTEST_CURRENT_TEST" in os.environ:
-            sqs_servers.unavailable(str(error))
-        raise
-    try:
+    async with parts.localstack(workdir / "localstack") as server:
         pair = await sqs_servers.create_queue_pair(server, "sigkill")
         transport = SqsTransport(
             pair.url, pair.dlq_url, visibility_timeout=5, client_config=server.client_config()
@@ -400,8 +391,6 @@ async def _localstack(size: Size, workdir: Path) -> Result:
             return await _one_transport("localstack", transport, env, size, 13)
         finally:
             await transport.aclose()
-    finally:
-        await asyncio.to_thread(sqs_servers.stop, server)
 
 
 async def run(size: Size, workdir: Path) -> list[Result]:

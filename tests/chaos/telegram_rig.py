@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import copy
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from botqueue.telegram.membership import invite_link_name
 from botqueue.transports import SqliteTransport
 from botqueue.transports.base import Transport
 from botqueue.transports.sqs import SqsTransport
-from tests.chaos import _workers
+from tests.chaos import _workers, parts
 from tests.chaos.scenario import Result
 from tests.integration import sqs_servers
 from tests.integration.worker_process import sample
@@ -89,15 +88,7 @@ async def localstack(workdir: Path) -> AsyncIterator[Queue]:
 
     Under pytest a LocalStack that cannot start skips (fails under CI); elsewhere it raises.
     """
-    folder = workdir / "localstack"
-    folder.mkdir(exist_ok=True)
-    try:
-        server = await asyncio.to_thread(sqs_servers.start_localstack, folder)
-    except sqs_servers.ServerUnavailable as error:
-        if "PYTEST_CURRENT_TEST" in os.environ:
-            sqs_servers.unavailable(str(error))
-        raise
-    try:
+    async with parts.localstack(workdir / "localstack") as server:
         pair = await sqs_servers.create_queue_pair(server, "chaos")
         env = {**server.env(), "BOT_OPERATIONS_QUEUE_URL": pair.url,
                "BOT_OPERATIONS_DLQ_URL": pair.dlq_url}  # fmt: skip
@@ -105,8 +96,6 @@ async def localstack(workdir: Path) -> AsyncIterator[Queue]:
         yield Queue(
             "localstack", env, lambda: SqsTransport(pair.url, pair.dlq_url, client_config=config)
         )
-    finally:
-        await asyncio.to_thread(sqs_servers.stop, server)
 
 
 @dataclass
