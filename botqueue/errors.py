@@ -11,10 +11,19 @@
     │   └── EnqueueError            some entries of a batch were not sent
     └── OperationError              raised by a BotService; retryability is on the class
         ├── RetryableError          try again later (carries an optional retry_after)
-        │   └── OperationTimeoutError   the service took longer than the operation timeout
+        │   ├── OperationTimeoutError   the service took longer than the operation timeout
+        │   ├── TelegramRetryableError  a Bot API answer worth retrying (telegram/errors.py)
+        │   └── LedgerUnavailable   the invite-link ledger could not be read or written
+        │                           (telegram/links.py)
         ├── PermanentError          retrying cannot help; goes to the DLQ at once
+        │   ├── TelegramPermanentError  a Bot API answer retrying cannot change
+        │   └── ChatMigratedError   the group became a supergroup (carries the new id)
         └── FatalError              the worker cannot go on (the bot token was revoked):
-                                    the message goes back to the queue and the worker stops
+            │                       the message goes back to the queue and the worker stops
+            └── BotUnauthorizedError    the Bot API rejected the token (401/404)
+
+``BudgetUnavailable`` (telegram/budget.py) is internal: a shared flood budget that cannot be
+reached never fails an operation; the worker falls back to its local share.
 
 Permanent errors never inherit from retryable ones, so "retry what is retryable" can
 never retry a permanent failure by accident. Every class pickles with its context.
