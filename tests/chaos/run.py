@@ -12,6 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
+from botqueue.logs import configure_logging
 from tests.chaos import secrets_sweep
 from tests.chaos.report import render, write_into
 from tests.chaos.scenario import Result, discover
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="scenario name (repeat)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
+    # The scenarios' producers would log every enqueue here; the workers log for themselves.
+    configure_logging("warning")
     results, failures, swept = asyncio.run(_run_all(args.size, args.only))
     table = render(results) + (f"\n\n{swept}" if swept else "")
     print(table)
