@@ -18,6 +18,25 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _metrics_urls(
+    _ctx: click.Context, param: click.Parameter, urls: tuple[str, ...]
+) -> tuple[str, ...]:
+    from urllib.parse import urlparse
+
+    for url in urls:
+        parts = urlparse(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{url!r} is not an http(s):// URL", param=param)
+    return urls
+
+
+def metrics_url_option(help: str) -> Callable[[F], F]:
+    """``--metrics-url`` (repeatable): workers' /metrics URLs, refused unless http(s)."""
+    return click.option(
+        "--metrics-url", "metrics_urls", multiple=True, callback=_metrics_urls, help=help
+    )
+
+
 def queue_options(command: F) -> F:
     """Add --queue-url and --dlq-url to a command."""
     command = click.option("--dlq-url", help="DLQ URL [env BOT_OPERATIONS_DLQ_URL].")(command)

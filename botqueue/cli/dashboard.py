@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .common import queue_options, run_sync, settings_from, transport_for
+from .common import metrics_url_option, queue_options, run_sync, settings_from, transport_for
 
 TOKEN_ENV = "BOTQUEUE_DASHBOARD_TOKEN"
 
@@ -32,11 +32,8 @@ TOKEN_ENV = "BOTQUEUE_DASHBOARD_TOKEN"
     envvar="BOTQUEUE_DASHBOARD_PORT",
     help="Port [env BOTQUEUE_DASHBOARD_PORT].",
 )
-@click.option(
-    "--metrics-url",
-    "metrics_urls",
-    multiple=True,
-    help="A worker's /metrics URL, for rates and the bot's state (repeat for several workers).",
+@metrics_url_option(
+    "A worker's /metrics URL, for rates and the bot's state (repeat for several workers)."
 )
 @click.option(
     "--refresh",

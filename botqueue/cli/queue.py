@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..transports.sqs_names import DEFAULT_MAX_RECEIVE_COUNT, DLQ_NAME, QUEUE_NAME
-from .common import queue_options, run_sync, settings_from, transport_for, with_transport
+from .common import (
+    metrics_url_option,
+    queue_options,
+    run_sync,
+    settings_from,
+    transport_for,
+    with_transport,
+)
 
 if TYPE_CHECKING:
     from ..producer import BotQueueProducer
@@ -84,11 +91,8 @@ def enqueue_verify(channel: str, listing_id: str | None, max_retries: int, **fla
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (the default output).")
 @click.option("--watch", is_flag=True, help="A live table, refreshed every --interval seconds.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True)
-@click.option(
-    "--metrics-url",
-    "metrics_urls",
-    multiple=True,
-    help="A worker's /metrics URL, for its counters and rates (repeat for several workers).",
+@metrics_url_option(
+    "A worker's /metrics URL, for its counters and rates (repeat for several workers)."
 )
 def stats(
     as_json: bool, watch: bool, interval: float, metrics_urls: tuple[str, ...], **flags: Any

@@ -223,3 +223,20 @@ def test_help(tmp_path: Path) -> None:
     result = _run(tmp_path, "--help")
     assert result.returncode == 0
     assert all(command in result.stdout for command in ("worker", "enqueue", "stats", "dlq"))
+
+
+@pytest.mark.parametrize("command", [["stats"], ["stats", "--watch"], ["dashboard"]])
+@pytest.mark.parametrize("url", ["notaurl", "ftp://host/metrics", "http:///metrics"])
+def test_a_metrics_url_that_is_not_http_is_a_usage_error(
+    command: list[str], url: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "botqueue", *command, "--metrics-url", url],
+        env={**os.environ, "BOT_OPERATIONS_QUEUE_URL": f"sqlite:///{tmp_path / 'q.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"Invalid value for '--metrics-url': {url!r} is not an http(s):// URL" in done.stderr
+    assert "Traceback" not in done.stderr
