@@ -1,4 +1,6 @@
-"""Shared fixtures: embedded transports on temporary files, a controllable clock."""
+"""Shared fixtures: embedded transports on temporary files, a controllable clock; and the
+``slow`` marker, given by folder (and to every test that needs LocalStack) so that new tests
+there are marked without anyone remembering to."""
 
 from __future__ import annotations
 
@@ -9,7 +11,34 @@ from pathlib import Path
 import pytest
 import structlog
 
+from botqueue.telegram.limiter import FloodLimiter, RateLimits
+from botqueue.telegram.service import TelegramBotService
 from botqueue.transports import SqliteTransport
+from tests.mocked_bot import MockedBot
+
+TESTS = Path(__file__).resolve().parent
+# Whole folders of costly tests: worker kills and outages, deploy artefacts (containers,
+# CloudFormation on LocalStack, systemd), a real browser. Single slow files elsewhere carry
+# ``pytestmark = pytest.mark.slow`` themselves.
+SLOW_FOLDERS = frozenset({"chaos", "deploy", "browser"})
+
+
+def _needs_localstack(item: pytest.Item) -> bool:
+    # LocalStack is a second, heavier SQS server beside moto: its own virtualenv, a slower
+    # start and slower answers. The moto half of the behaviour suite stays in the fast loop.
+    if "localstack_server" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    # The parametrised suites name their server by a parameter ("sqs_server", "transport").
+    return callspec is not None and "localstack" in callspec.params.values()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of the slow folders, and those needing LocalStack, as ``slow``."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in SLOW_FOLDERS or _needs_localstack(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +91,22 @@ async def clocked_transport(db_url: str, clock: FakeClock) -> AsyncIterator[Sqli
 
 
 TransportFactory = Callable[..., SqliteTransport]
+
+
+@pytest.fixture
+def mocked_bot() -> MockedBot:
+    """A python-telegram-bot Bot over httpx.MockTransport, answering what the test queues."""
+    return MockedBot()
+
+
+@pytest.fixture
+async def mocked_service(mocked_bot: MockedBot) -> AsyncIterator[TelegramBotService]:
+    """A started TelegramBotService on the ``mocked_bot``; the test fails if it made a call
+    that had no answer prepared."""
+    # Its own generous limiter: flood control has tests of its own.
+    limiter = FloodLimiter(RateLimits(overall=1000, per_channel=1000, per_user_chat=100))
+    service = TelegramBotService(mocked_bot.token, bot=mocked_bot.bot, limiter=limiter)
+    await service.start()
+    yield service
+    await service.aclose()
+    assert mocked_bot.unprepared == [], "calls with no answer prepared"
