@@ -1,13 +1,15 @@
 """Operations and message bodies for tests, with sensible defaults: say only what matters.
 
-    invite(user=7, sub="sub-2")          an InviteUser into CHANNEL
-    remove(reason="refund")              a RemoveUser
-    verify(listing="listing-7")          a VerifyPermissions
+    invite()                             Dan (1004) invited into premium_signals
+    invite(7, "sub-2")                   user 7, subscription sub-2
+    remove(1002, reason="refund")        a RemoveUser
+    verify("listing-7")                  a VerifyPermissions of premium_signals
     body(invite())                       its queue message body, as the producer writes it
     body(invite(), userId="7", orderId=MISSING)   the same with wire fields changed or left out
 
-Fake services (recording, failing, counting) are in tests/services.py, importable by worker
-subprocesses as ``tests.services:Name``.
+The defaults are the sandbox's default world (botqueue/sandbox/world.py), so a test against
+the sandbox needs no more than a unit test does. Fake services (recording, failing, counting)
+are in tests/services.py, importable by worker subprocesses as ``tests.services:Name``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ from typing import Any
 
 from botqueue.operations import AnyOperation, InviteUser, RemoveUser, VerifyPermissions
 
-CHANNEL = "@premium_signals"
-USER = 1001
+# The sandbox's default world.
+PREMIUM = "-1001000000001"
+"""premium_signals: the bot may invite and restrict; Ann, Ben and Cara (1001-1003) are in."""
+DAN = 1004
+"""Started the bot, in no channel."""
+
 MISSING: Any = object()
 """A ``body`` change that leaves the wire field out."""
 
 
 def invite(
-    user: int = USER, channel: str = CHANNEL, sub: str = "sub-1", order: str = "o-1", **fields: Any
+    user: int = DAN,
+    sub: str = "sub-1",
+    *,
+    channel: str = PREMIUM,
+    order: str = "o-1",
+    **fields: Any,
 ) -> InviteUser:
     """An InviteUser; ``fields`` sets any other field by its Python name (max_retries, ...)."""
     return InviteUser(
@@ -33,9 +44,10 @@ def invite(
 
 
 def remove(
-    user: int = USER,
-    channel: str = CHANNEL,
+    user: int = DAN,
     sub: str = "sub-1",
+    *,
+    channel: str = PREMIUM,
     reason: str = "expiry",
     **fields: Any,
 ) -> RemoveUser:
@@ -45,7 +57,9 @@ def remove(
     )
 
 
-def verify(channel: str = CHANNEL, listing: str | None = None, **fields: Any) -> VerifyPermissions:
+def verify(
+    listing: str | None = None, *, channel: str = PREMIUM, **fields: Any
+) -> VerifyPermissions:
     """A VerifyPermissions; ``fields`` sets any other field by its Python name."""
     return VerifyPermissions(channel_id=channel, listing_id=listing, **fields)
 

@@ -10,13 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from botqueue.errors import RetryableError
-from botqueue.operations import InviteUser
 from botqueue.sandbox import SandboxControl, SandboxServer
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.service import TelegramBotService
-
-PREMIUM = "-1001000000001"
-DAN = 1004  # started the bot, in no channel
+from tests.factories import invite
 
 
 @pytest.fixture
@@ -31,10 +28,6 @@ async def world() -> AsyncIterator[tuple[SandboxServer, SandboxControl, Telegram
             yield sandbox, control, service
         finally:
             await service.aclose()
-
-
-def invite() -> InviteUser:
-    return InviteUser(user_id=DAN, channel_id=PREMIUM, subscription_id="sub-1", order_id="o")
 
 
 def valid_links(sandbox: SandboxServer) -> list[str]:

@@ -10,27 +10,16 @@ from pathlib import Path
 import pytest
 
 from botqueue.errors import ConfigurationError
-from botqueue.operations import InviteUser, RemoveUser
 from botqueue.sandbox import SandboxControl, SandboxControlError, SandboxServer
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.links import LinkLedger, MemoryLedger, SqliteLedger, open_ledger
 from botqueue.telegram.links_redis import RedisLedger
 from botqueue.telegram.service import TelegramBotService
+from tests.factories import DAN, PREMIUM, invite, remove
 from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by name)
     redis_server_fixture,
     redis_url_fixture,
 )
-
-PREMIUM = "-1001000000001"
-DAN = 1004
-
-
-def invite(sub: str) -> InviteUser:
-    return InviteUser(user_id=DAN, channel_id=PREMIUM, subscription_id=sub, order_id=f"o-{sub}")
-
-
-def remove(sub: str) -> RemoveUser:
-    return RemoveUser(user_id=DAN, channel_id=PREMIUM, subscription_id=sub, reason="expiry")
 
 
 async def service_with(sandbox: SandboxServer, ledger: LinkLedger) -> TelegramBotService:
@@ -92,8 +81,8 @@ async def test_a_removal_revokes_the_link_a_user_never_used(
     sandbox: SandboxServer, control: SandboxControl, ledger: LinkLedger
 ) -> None:
     service = await service_with(sandbox, ledger)
-    link = (await service.invite_user(invite("s1"))).detail["inviteLink"]
-    assert (await service.remove_user(remove("s1"))).status == "noop"  # never joined
+    link = (await service.invite_user(invite(sub="s1"))).detail["inviteLink"]
+    assert (await service.remove_user(remove(sub="s1"))).status == "noop"  # never joined
     with pytest.raises(SandboxControlError, match="revoked"):
         await control.join(DAN, link)
     await service.aclose()
@@ -103,9 +92,9 @@ async def test_a_removed_member_cannot_come_back_through_their_link(
     sandbox: SandboxServer, control: SandboxControl, ledger: LinkLedger
 ) -> None:
     service = await service_with(sandbox, ledger)
-    link = (await service.invite_user(invite("s1"))).detail["inviteLink"]
+    link = (await service.invite_user(invite(sub="s1"))).detail["inviteLink"]
     assert await control.join(DAN, link) == "member"
-    assert (await service.remove_user(remove("s1"))).status == "succeeded"
+    assert (await service.remove_user(remove(sub="s1"))).status == "succeeded"
     with pytest.raises(SandboxControlError, match="revoked"):
         await control.join(DAN, link)  # its single place was freed by the removal
     assert DAN not in (await control.members(PREMIUM))["members"]
@@ -118,9 +107,9 @@ async def test_a_second_delivery_revokes_the_first_link_across_workers(
     # A worker sends the link and dies before deleting the message; another delivers it again.
     path = str(tmp_path / "links.db")
     first = await service_with(sandbox, SqliteLedger(path, sandbox.token))
-    old = (await first.invite_user(invite("s1"))).detail["inviteLink"]
+    old = (await first.invite_user(invite(sub="s1"))).detail["inviteLink"]
     second = await service_with(sandbox, SqliteLedger(path, sandbox.token))
-    new = (await second.invite_user(invite("s1"))).detail["inviteLink"]
+    new = (await second.invite_user(invite(sub="s1"))).detail["inviteLink"]
     assert len(await control.messages(chat_id=DAN)) == 2  # the duplicate at-least-once allows
     with pytest.raises(SandboxControlError, match="revoked"):
         await control.join(DAN, old)

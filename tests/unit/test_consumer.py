@@ -9,11 +9,8 @@ from botqueue.operations import AnyOperation, InviteUser
 from botqueue.retry import Backoff
 from botqueue.service import Outcome
 from botqueue.transports import ReceivedMessage, SqliteTransport
+from tests.factories import invite
 from tests.services import RecordingService, fail_times
-
-
-def invite(user: int, sub: str, channel: str = "@orders_chan") -> InviteUser:
-    return InviteUser(user_id=user, channel_id=channel, subscription_id=sub, order_id="o")
 
 
 class Successes(ConsumerHooks):

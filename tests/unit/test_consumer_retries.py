@@ -7,21 +7,11 @@ import json
 import pytest
 
 from botqueue import BotQueueConsumer, BotQueueProducer, PermanentError, RetryableError
-from botqueue.operations import InviteUser, RemoveUser
 from botqueue.retry import Backoff
 from botqueue.transports import OutgoingMessage, SqliteTransport
 from tests.conftest import FakeClock
+from tests.factories import invite, remove
 from tests.services import RecordingService, always
-
-
-def remove(max_retries: int = 3, sub: str = "sub-1") -> RemoveUser:
-    return RemoveUser(
-        user_id=42,
-        channel_id="-1001234567890",
-        subscription_id=sub,
-        reason="expiry",
-        max_retries=max_retries,
-    )
 
 
 async def seconds_until_visible(transport: SqliteTransport, clock: FakeClock) -> float:
@@ -145,7 +135,7 @@ async def test_undecodable_body_goes_to_the_dlq(
 
 
 async def test_unexpected_exception_is_retried_not_fatal(sqlite_transport: SqliteTransport) -> None:
-    op = InviteUser(user_id=9, channel_id="@some_chan", subscription_id="boom", order_id="o")
+    op = invite(9, "boom")
     await BotQueueProducer(sqlite_transport).enqueue(op)
     calls = 0
 

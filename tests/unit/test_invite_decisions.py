@@ -45,7 +45,7 @@ UNDELIVERABLE = [
 
 def op(sub: str = "sub-1") -> Any:
     """The invite these tables send: USER into CHANNEL."""
-    return invite(user=USER, channel=str(CHANNEL), sub=sub)
+    return invite(USER, sub, channel=str(CHANNEL))
 
 
 def link_and_message(bot: MockedBot) -> str:

@@ -23,6 +23,7 @@ from botqueue import (
 from botqueue.transports import MAX_MESSAGE_BYTES, OutgoingMessage, SendResult, SqliteTransport
 
 from ..conftest import FakeClock
+from ..factories import invite
 
 
 class CountingTransport:
@@ -54,10 +55,6 @@ async def _bodies(transport: SqliteTransport) -> dict[str, Any]:
 
 async def _visible(transport: SqliteTransport) -> int:
     return (await transport.stats()).visible
-
-
-def _invite(n: int) -> InviteUser:
-    return InviteUser(user_id=n, channel_id="@somechan", subscription_id=f"s{n}", order_id="o")
 
 
 async def test_each_enqueue_method_sends_its_operation(sqlite_transport: SqliteTransport) -> None:
@@ -166,7 +163,7 @@ async def test_idempotency_key_overrides_dedup_id(sqlite_transport: SqliteTransp
 async def test_enqueue_many_sends_batches_of_ten(sqlite_transport: SqliteTransport) -> None:
     counting = CountingTransport(sqlite_transport)
     producer = BotQueueProducer(counting)  # type: ignore[arg-type]
-    ops = [_invite(n) for n in range(1, 26)]
+    ops = [invite(n, f"s{n}") for n in range(1, 26)]
     ids = await producer.enqueue_many(ops)
     assert counting.batches == [10, 10, 5]
     assert len(ids) == 25
@@ -186,7 +183,7 @@ async def test_enqueue_error_carries_sent_ids(sqlite_transport: SqliteTransport)
     counting = CountingTransport(sqlite_transport, fail=[3, 12])
     producer = BotQueueProducer(counting)  # type: ignore[arg-type]
     with pytest.raises(EnqueueError) as caught:
-        await producer.enqueue_many([_invite(n) for n in range(1, 16)])
+        await producer.enqueue_many([invite(n, f"s{n}") for n in range(1, 16)])
     assert set(caught.value.failures) == {3, 12}
     assert "InternalError" in caught.value.failures[3]
     assert set(caught.value.message_ids) == set(range(15)) - {3, 12}
@@ -243,7 +240,7 @@ def test_sync_producer_without_a_loop(db_url: str) -> None:
         producer.enqueue_invite_user(5, "@somechan", "s", "o"),
         producer.enqueue_remove_user(5, "@somechan", "s", "refund"),
         producer.enqueue_verify_permissions(-1001234567890, "l1"),
-        *producer.enqueue_many([_invite(7), _invite(8)]),
+        *producer.enqueue_many([invite(7, "s7"), invite(8, "s8")]),
     ]
     assert producer.enqueue_invite_user(5, "@somechan", "s", "o") == ids[0]
     producer.close()
