@@ -1,4 +1,8 @@
-"""BotService implementations for tests, importable by worker subprocesses as tests.services:X."""
+"""BotService implementations for tests, importable by worker subprocesses as tests.services:X.
+
+Operations to feed them are in tests/factories.py; a Telegram service over prepared Bot API
+answers is tests/mocked_bot.py's.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,23 @@ class RecordingService:
     async def verify_permissions(self, op: VerifyPermissions) -> Outcome:
         """Record and perform the behaviour."""
         return await self._do(op)
+
+
+class CountingService:
+    """Succeeds at once and counts; sets ``done`` once ``total`` operations were performed."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.calls = 0
+        self.done = asyncio.Event()
+
+    async def _count(self, op: AnyOperation) -> Outcome:
+        self.calls += 1
+        if self.calls >= self.total:
+            self.done.set()
+        return Outcome()
+
+    invite_user = remove_user = verify_permissions = _count
 
 
 def fail_times(

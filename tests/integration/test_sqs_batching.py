@@ -7,30 +7,14 @@ import uuid
 
 import pytest
 
-from botqueue import BotQueueConsumer, BotQueueProducer, InviteUser, Outcome
+from botqueue import BotQueueConsumer, BotQueueProducer
 from botqueue.errors import TransportError
-from botqueue.operations import AnyOperation
 from botqueue.transports import OutgoingMessage
 from botqueue.transports.sqs import SqsTransport
+from tests.factories import invite
 from tests.integration.sqs_faults import Faults, RequestCounter, network_error, throttled
 from tests.integration.sqs_servers import SqsServer, create_queue_pair, delete_queue_pair
-
-
-class CountingService:
-    """A no-op bot service that sets ``done`` after ``total`` operations."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.calls = 0
-        self.done = asyncio.Event()
-
-    async def _count(self, op: AnyOperation) -> Outcome:
-        self.calls += 1
-        if self.calls >= self.total:
-            self.done.set()
-        return Outcome()
-
-    invite_user = remove_user = verify_permissions = _count
+from tests.services import CountingService
 
 
 async def test_a_drain_of_100_costs_about_0_3_requests_per_operation(
@@ -42,12 +26,7 @@ async def test_a_drain_of_100_costs_about_0_3_requests_per_operation(
     consumer_side = SqsTransport(pair.url, pair.dlq_url, client_config=sqs_server.client_config())
     sent = RequestCounter().attach(await producer_side.client())
     consumed = RequestCounter().attach(await consumer_side.client())
-    ops = [
-        InviteUser(
-            user_id=1 + n % 25, channel_id="@drain_room", subscription_id=f"d{n}", order_id="o"
-        )
-        for n in range(total)
-    ]
+    ops = [invite(1 + n % 25, f"d{n}") for n in range(total)]
     service = CountingService(total)
     try:
         async with BotQueueProducer(producer_side) as producer:
