@@ -3,6 +3,7 @@
 
     python3 dev.py demo     run the pipeline end to end on the embedded queue
     python3 dev.py test     lint, type-check and run the whole test suite
+    python3 dev.py test --fast   the same without the tests marked slow (and their set-up)
     python3 dev.py bench    run the benchmarks under bench/
     python3 dev.py chaos    run the reliability suite at full size; its table into docs/
     python3 dev.py run ...  run any command inside the project's virtualenv
@@ -72,15 +73,22 @@ def main(argv: list[str]) -> int:
     if task == "chaos":
         code = run(py, "-c", _LOCALSTACK)
         return code or run(py, "-m", "tests.chaos.run", "--write-docs", *args)
+    # --fast leaves out the tests marked slow (chaos, deploy, browser, worker processes,
+    # LocalStack; see tests/conftest.py) and the set-up only they need.
+    fast = "--fast" in args
+    if fast:
+        args = ["-m", "not slow", *(arg for arg in args if arg != "--fast")]
     steps = [
         [py, "-m", "ruff", "check", "botqueue", "tests", "bench"],
         [py, "-m", "ruff", "format", "--check", "botqueue", "tests", "bench"],
         [py, "-m", "mypy"],
+        # The shared flood budget tests need a Redis (or Valkey) server: Debian's, as root.
+        [py, "-c", "from tests.integration.redis_server import ensure_redis_server as e; e()"],
+    ]
+    slow_steps = [
         # LocalStack lives in its own virtualenv (its extras pin boto3 differently); build it
         # here, outside pytest's per-test timeout, rather than inside the first SQS test.
         [py, "-c", _LOCALSTACK],
-        # The shared flood budget tests need a Redis (or Valkey) server: Debian's, as root.
-        [py, "-c", "from tests.integration.redis_server import ensure_redis_server as e; e()"],
         # The CloudFormation deploy test needs LocalStack with its CloudFormation extras, in a
         # virtualenv of their own (built here, outside pytest's per-test timeout).
         [py, "-c", "from tests.deploy.cfn import ensure_cfn_venv as e; e()"],
@@ -89,7 +97,7 @@ def main(argv: list[str]) -> int:
         # The dashboard's browser tests need Debian's chromium and chromium-driver, as root.
         [py, "-m", "tests.browser.chromium"],
     ]
-    for step in steps:
+    for step in steps if fast else steps + slow_steps:
         code = run(*step)
         if code:
             print(f"dev.py: {' '.join(step[1:3])} failed", file=sys.stderr)

@@ -1,6 +1,6 @@
-"""Shared fixtures: embedded transports on temporary files, a controllable clock; and the
-``slow`` marker, given by folder (and to every test that needs LocalStack) so that new tests
-there are marked without anyone remembering to."""
+"""Shared fixtures: embedded transports on temporary files, a controllable clock, a mocked
+bot; and the ``slow`` marker, given by folder and file (and to every test that needs
+LocalStack) so that new tests there are marked without anyone remembering to."""
 
 from __future__ import annotations
 
@@ -17,10 +17,25 @@ from botqueue.transports import SqliteTransport
 from tests.mocked_bot import MockedBot
 
 TESTS = Path(__file__).resolve().parent
-# Whole folders of costly tests: worker kills and outages, deploy artefacts (containers,
-# CloudFormation on LocalStack, systemd), a real browser. Single slow files elsewhere carry
-# ``pytestmark = pytest.mark.slow`` themselves.
+# Slow means: starts worker processes or heavy servers (LocalStack, containers, a browser),
+# or holds real time for seconds by design. Measured by
+# `pytest -m "not slow" --durations=30`; `python3 dev.py test --fast` leaves them out.
 SLOW_FOLDERS = frozenset({"chaos", "deploy", "browser"})
+"""Whole folders: worker kills and outages, deploy artefacts (containers, CloudFormation on
+LocalStack, systemd), a real browser."""
+SLOW_FILES = {
+    "integration/test_demo.py": "the demo command, end to end in a process",
+    "integration/test_flood_control.py": "pacing under per-second limits, in real time",
+    "integration/test_flood_distance.py": "strict one-second windows with latency, ~7 s each",
+    "integration/test_observability_worker.py": "a real worker process",
+    "integration/test_sandbox_latency.py": "injected latency and jitter, in real time",
+    "integration/test_shared_budget.py": "worker processes sharing one token's budget",
+    "integration/test_telegram_worker.py": "real worker processes",
+    "integration/test_token_leak.py": "worker processes through failures of every kind",
+    "integration/test_worker_process.py": "real worker processes",
+    "integration/test_worker_reload.py": "a worker restarted by its reloader",
+}
+"""Single files elsewhere, with why; a single test is marked where it stands."""
 
 
 def _needs_localstack(item: pytest.Item) -> bool:
@@ -34,10 +49,15 @@ def _needs_localstack(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests of the slow folders, and those needing LocalStack, as ``slow``."""
+    """Mark as ``slow`` the tests of the slow folders and files, and those needing LocalStack."""
+    missing = [name for name in SLOW_FILES if not (TESTS / name).is_file()]
+    if missing:
+        # A renamed file would silently join the fast loop.
+        raise pytest.UsageError(f"tests/conftest.py SLOW_FILES names no file: {missing}")
     for item in items:
-        folder = item.path.relative_to(TESTS).parts[0]
-        if folder in SLOW_FOLDERS or _needs_localstack(item):
+        where = item.path.relative_to(TESTS)
+        in_slow_file = where.parts[0] in SLOW_FOLDERS or where.as_posix() in SLOW_FILES
+        if in_slow_file or _needs_localstack(item):
             item.add_marker(pytest.mark.slow)
 
 

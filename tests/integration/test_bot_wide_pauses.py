@@ -96,6 +96,7 @@ def assert_all_done_first_time(events: list[OutcomeEvent], count: int) -> None:
     assert {event.attempts for event in events} == {1}
 
 
+@pytest.mark.slow  # a breaker's open and half-open periods in real time: ~20 s
 async def test_an_outage_of_every_method_dead_letters_nothing(
     sqlite_transport: SqliteTransport, started: TelegramBotService, control: SandboxControl
 ) -> None:
@@ -113,6 +114,7 @@ async def test_an_outage_of_every_method_dead_letters_nothing(
     assert started.breaker.openings >= 1
 
 
+@pytest.mark.slow  # a breaker's open and half-open periods in real time: ~20 s
 async def test_a_stopped_and_restarted_server_dead_letters_nothing(
     sqlite_transport: SqliteTransport,
 ) -> None:
