@@ -21,6 +21,7 @@ from botqueue.sandbox import SandboxControl, SandboxControlError, SandboxServer
 from botqueue.telegram.links import LedgerUnavailable, MemoryLedger, SqliteLedger, open_ledger
 from botqueue.telegram.links_redis import SKEW_SECONDS, RedisLedger
 from botqueue.worker import telegram_service
+from tests.factories import DAN, invite
 from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by name)
     RedisServer,
     redis_server_fixture,
@@ -29,7 +30,7 @@ from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by na
 )
 from tests.integration.sqs_servers import free_port
 
-from .test_invite_ledger import DAN, invite, service_with
+from .test_invite_ledger import service_with
 
 TOKEN = "123456:AAsecret-token-of-the-bot"
 SQS = "https://sqs.us-east-1.amazonaws.com/123456789012/ops.fifo"
@@ -137,9 +138,9 @@ async def test_workers_on_two_hosts_leave_one_valid_link(
 ) -> None:
     # A worker sends the link and dies before deleting the message; one elsewhere redelivers.
     first = await service_with(sandbox, RedisLedger(redis_url, sandbox.token))
-    old = (await first.invite_user(invite("s1"))).detail["inviteLink"]
+    old = (await first.invite_user(invite(sub="s1"))).detail["inviteLink"]
     second = await service_with(sandbox, RedisLedger(redis_url, sandbox.token))
-    new = (await second.invite_user(invite("s1"))).detail["inviteLink"]
+    new = (await second.invite_user(invite(sub="s1"))).detail["inviteLink"]
     with pytest.raises(SandboxControlError, match="revoked"):
         await control.join(DAN, old)
     assert await control.join(DAN, new) == "member"
