@@ -1,6 +1,6 @@
 """Shared fixtures: embedded transports on temporary files, a controllable clock, a mocked
-bot; and the ``slow`` marker, given by folder and file (and to every test that needs
-LocalStack) so that new tests there are marked without anyone remembering to."""
+bot; and the ``slow`` marker, given by folder and file (and to every test on a real SQS
+server) so that new tests there are marked without anyone remembering to."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.mocked_bot import MockedBot
 
 TESTS = Path(__file__).resolve().parent
 # Slow means: starts worker processes or heavy servers (LocalStack, containers, a browser),
-# or holds real time for seconds by design. Measured by
+# talks to a real SQS server, or holds real time for seconds by design. Measured by
 # `pytest -m "not slow" --durations=30`; `python3 dev.py test --fast` leaves them out.
 SLOW_FOLDERS = frozenset({"chaos", "deploy", "browser"})
 """Whole folders: worker kills and outages, deploy artefacts (containers, CloudFormation on
@@ -38,26 +38,41 @@ SLOW_FILES = {
 """Single files elsewhere, with why; a single test is marked where it stands."""
 
 
-def _needs_localstack(item: pytest.Item) -> bool:
-    # LocalStack is a second, heavier SQS server beside moto: its own virtualenv, a slower
-    # start and slower answers. The moto half of the behaviour suite stays in the fast loop.
-    if "localstack_server" in getattr(item, "fixturenames", ()):
-        return True
+BEHAVIOUR_SUITE = "integration/test_transport_behaviour.py"
+"""The one behaviour suite keeps every transport, moto's SQS included, in the fast loop."""
+
+
+def _sqs_servers(item: pytest.Item) -> set[str]:
+    """The real SQS servers a test uses: "localstack", "moto"."""
+    names = set(getattr(item, "fixturenames", ())) & {"localstack_server", "moto_server"}
+    servers = {name.removesuffix("_server") for name in names}
     callspec = getattr(item, "callspec", None)
-    # The parametrised suites name their server by a parameter ("sqs_server", "transport").
-    return callspec is not None and "localstack" in callspec.params.values()
+    if callspec is not None:
+        # The parametrised suites name their server by a parameter ("sqs_server", "transport").
+        params = [value for value in callspec.params.values() if isinstance(value, str)]
+        servers |= {value for value in params if value in ("localstack", "moto")}
+    return servers
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    where = item.path.relative_to(TESTS)
+    if where.parts[0] in SLOW_FOLDERS or where.as_posix() in SLOW_FILES:
+        return True
+    # LocalStack needs a virtualenv of its own and starts slowly. A call to moto costs about
+    # ten times one to the embedded queue: its tests (75 s, near half the rest) run in the
+    # whole suite only, except the behaviour suite's.
+    servers = _sqs_servers(item)
+    return "localstack" in servers or (bool(servers) and where.as_posix() != BEHAVIOUR_SUITE)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark as ``slow`` the tests of the slow folders and files, and those needing LocalStack."""
+    """Mark as ``slow`` the tests of the slow folders and files, and those on real SQS."""
     missing = [name for name in SLOW_FILES if not (TESTS / name).is_file()]
     if missing:
         # A renamed file would silently join the fast loop.
         raise pytest.UsageError(f"tests/conftest.py SLOW_FILES names no file: {missing}")
     for item in items:
-        where = item.path.relative_to(TESTS)
-        in_slow_file = where.parts[0] in SLOW_FOLDERS or where.as_posix() in SLOW_FILES
-        if in_slow_file or _needs_localstack(item):
+        if _is_slow(item):
             item.add_marker(pytest.mark.slow)
 
 
