@@ -5,24 +5,17 @@ from __future__ import annotations
 import pytest
 
 from botqueue.errors import PermanentError, RetryableError
-from botqueue.operations import InviteUser, RemoveUser, VerifyPermissions
+from botqueue.operations import VerifyPermissions
 from botqueue.sandbox import SandboxControl, SandboxServer
 from botqueue.telegram.errors import BotUnauthorizedError, TelegramPermanentError
 from botqueue.telegram.membership import invite_link_name
 from botqueue.telegram.service import TelegramBotService
+from tests.factories import invite, remove
 
 PREMIUM = "-1001000000001"  # bot may invite and restrict; Ann 1001, Ben 1002, Cara 1003 members
 VIP = "-1001000000002"  # bot may invite but not restrict; Ann is a member
 NO_BOT = "-1001000000003"
 KICKED = "-1001000000004"
-
-
-def invite(user: int, channel: str = PREMIUM, sub: str = "sub-1") -> InviteUser:
-    return InviteUser(user_id=user, channel_id=channel, subscription_id=sub, order_id="o-1")
-
-
-def remove(user: int, channel: str = PREMIUM) -> RemoveUser:
-    return RemoveUser(user_id=user, channel_id=channel, subscription_id="sub-1", reason="expiry")
 
 
 async def calls(control: SandboxControl, method: str) -> int:
