@@ -7,7 +7,16 @@ request is recorded with its parameters. A call with no answer prepared gets a 5
 listed in ``unprepared``: the ``mocked_service`` fixture fails the test when any is left.
 
 Error texts passed to ``fail`` should be Telegram's own (botqueue/sandbox/errors.py has them):
-the tables these tests drive are decisions on Telegram's words.
+the tables these tests drive are decisions on Telegram's words. With the fixtures of
+tests/conftest.py::
+
+    async def test_x(mocked_service: TelegramBotService, mocked_bot: MockedBot) -> None:
+        mocked_bot.answer("getChatMember", chat_member(1002, "member"))
+        mocked_bot.fail("banChatMember", errors.CHAT_ADMIN_REQUIRED)
+        with pytest.raises(TelegramPermanentError):
+            await mocked_service.remove_user(remove(1002))
+        assert mocked_bot.methods() == ["getChatMember", "banChatMember"]
+        assert mocked_bot.calls("banChatMember")[0]["user_id"] == 1002
 """
 
 from __future__ import annotations
