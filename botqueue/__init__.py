@@ -10,7 +10,7 @@ import typing
 from ._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
-    from .consumer import BotQueueConsumer
+    from .consumer import BotQueueConsumer, ConsumerHooks
     from .errors import (
         BotQueueError,
         ConfigurationError,
@@ -25,7 +25,6 @@ if typing.TYPE_CHECKING:
         TransportError,
     )
     from .failure import FailureRecord
-    from .hooks import ConsumerHooks
     from .operations import (
         AnyOperation,
         InviteUser,
@@ -79,7 +78,7 @@ _ORIGIN = {
     "BotQueueProducer": "producer",
     "BotService": "service",
     "ConfigurationError": "errors",
-    "ConsumerHooks": "hooks",
+    "ConsumerHooks": "consumer",
     "DecodeError": "errors",
     "EnqueueError": "errors",
     "FailureRecord": "failure",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,12 @@ import pytest
 import structlog
 
 from botqueue.transports import SqliteTransport
+
+# Tests build python-telegram-bot's RetryAfter (and Bots on plain HTTPXRequests) themselves,
+# which warns unless the process opts in to timedelta durations. botqueue itself sets no
+# environment variable (its request raises telegram.request.FloodAnswer); the test process
+# is configured here, as an application would configure its own.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 
 @pytest.fixture(autouse=True)
