@@ -89,9 +89,9 @@ class DeadlineBotState:
                 "the bot's pause outlasts the invocation: handing the batch back",
                 why=pause.describe(),
             )
+            # The processor sees the deadline once this returns, and hands its message back.
             self.deadline.expire()
-            # Never returns: the processor sees the deadline and hands its message back.
-            await asyncio.get_running_loop().create_future()
+            return
         await self.inner.wait_available()
 
     def _outlasts(self, remaining: float | None) -> bool:

@@ -132,7 +132,9 @@ class MessageProcessor:
         state = self.bot_state
         if state is None or state.unavailable() is None:
             return None
-        if await first_of(state.wait_available(), self.stopping):
+        # Available again, unless the wait ended because the consumer (or an invocation's
+        # deadline) is stopping: then the message goes back for the rest of the pause.
+        if await first_of(state.wait_available(), self.stopping) and not self.stopping.is_set():
             return None
         pause = state.unavailable()
         delay = pause.remaining if pause is not None and pause.remaining else 0.0
