@@ -134,7 +134,7 @@ async def run_botqueue(env: Env, concurrency: int) -> None:
     ]
     limits = RateLimits(overall=env.n, per_channel=env.n, per_user_chat=1)
     service = TelegramBotService(DEFAULT_TOKEN, api_url=env.url, limiter=FloodLimiter(limits))
-    service.request_observers.append(lambda _method, status, _s: env.count(status == "flood"))
+    service.add_request_observer(lambda _method, status, _s: env.count(status == "flood"))
     with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
         async with SqliteTransport(f"sqlite:///{tmp}/queue.db") as transport:
             await BotQueueProducer(transport).enqueue_many(ops)

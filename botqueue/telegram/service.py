@@ -105,6 +105,7 @@ class TelegramBotService:
         self.bot_id: int | None = None
         self.calls = 0
         self._observers: list[RequestObserver] = []
+        self._closed = False
         self.links: LinkLedger = links or MemoryLedger()
         """Invite links created and not revoked (a removal revokes them; see links.py)."""
         self.membership = Membership(self)
@@ -166,7 +167,11 @@ class TelegramBotService:
 
     async def aclose(self) -> None:
         """Stop probing, close HTTP connections, the ledger and the limiter it owns (giving a
-        shared budget's lease back)."""
+        shared budget's lease back). A second call does nothing: a consumer closes the service
+        it started, and its owner may too."""
+        if self._closed:
+            return
+        self._closed = True
         await self.breaker.aclose()
         await self.links.aclose()
         with contextlib.suppress(TelegramError):
