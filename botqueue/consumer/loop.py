@@ -24,7 +24,7 @@ from .outage import ReceiveOutage
 from .processor import MessageProcessor
 from .setup import ConsumerOptions, configure_process, load_configuration
 from .startup import start_service
-from .waits import first_of
+from .waits import first_of, receive_unless_stopped
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -186,6 +186,7 @@ class BotQueueConsumer:
         await self._shutdown()
 
     async def __aenter__(self) -> BotQueueConsumer:
+        """``start()``."""
         await self.start()
         return self
 
@@ -195,6 +196,7 @@ class BotQueueConsumer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """``stop()``."""
         await self.stop()
 
     # -- receiving ------------------------------------------------------------------------
@@ -254,31 +256,10 @@ class BotQueueConsumer:
         wait = self.wait_time_seconds
         if self.drain:
             wait = min(wait, _DRAIN_POLL_SECONDS)
-        receive = asyncio.ensure_future(
-            self.transport.receive(
-                count,
-                wait_seconds=wait,
-                visibility_timeout=self.visibility_timeout,
-            )
+        receive = self.transport.receive(
+            count, wait_seconds=wait, visibility_timeout=self.visibility_timeout
         )
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not receive.done():
-            # Transports hand back anything they had claimed when a receive is cancelled.
-            receive.cancel()
-        try:
-            return await receive
-        except asyncio.CancelledError:
-            if receive.cancelled() and not self._cancelling():
-                return []
-            raise
-
-    @staticmethod
-    def _cancelling() -> bool:
-        # True when it is this task, not the receive, that is being cancelled.
-        task = asyncio.current_task()
-        return task is not None and task.cancelling() > 0
+        return await receive_unless_stopped(receive, self._stopping)
 
     async def _drained(self) -> bool:
         if self._held:
