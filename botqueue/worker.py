@@ -16,7 +16,7 @@ from .observability.setup import WorkerObservability
 from .service import BotService
 from .startup import StopSignals, start_service
 from .telegram.breaker import BreakerSettings
-from .telegram.budget import open_budget
+from .telegram.flood import open_budget
 from .telegram.limiter import RateLimits, limiter_for
 from .telegram.links import open_ledger
 from .telegram.service import TelegramBotService
