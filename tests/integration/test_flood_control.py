@@ -17,7 +17,8 @@ from botqueue.errors import RetryableError
 from botqueue.operations import RemoveUser, VerifyPermissions
 from botqueue.sandbox import SandboxControl, SandboxServer
 from botqueue.telegram.errors import TelegramRetryableError
-from botqueue.telegram.limiter import FloodLimiter, RateLimits, SlidingWindow
+from botqueue.telegram.flood import Budget
+from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.service import TelegramBotService, bot_api_base
 from botqueue.transports import SqliteTransport
 
@@ -131,7 +132,7 @@ async def test_300_operations_under_a_30_per_second_limit(
 
 
 async def test_sliding_window_never_exceeds_its_rate() -> None:
-    window = SlidingWindow(5)
+    window = Budget(None, 5)
     calls: list[tuple[float, float]] = []
 
     async def call(duration: float) -> None:
@@ -153,7 +154,7 @@ async def test_sliding_window_never_exceeds_its_rate() -> None:
 
 async def test_sliding_window_spaces_its_grants() -> None:
     """A burst of waiting callers is let through one spacing apart, not all at once."""
-    window = SlidingWindow(20)
+    window = Budget(None, 20)
     granted: list[float] = []
 
     async def call() -> None:

@@ -20,6 +20,7 @@ import functools
 import itertools
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
@@ -158,8 +159,33 @@ class Budget:
                     return Grant(slot, self.clock.now(), shared=self.store.shared)
                 # Another worker's release cannot wake us; this process's releases can.
                 released.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(released.wait(), max(0.001, answer.wait))
+                await self._wait(released, max(0.001, answer.wait))
+
+    async def _wait(self, released: asyncio.Event, seconds: float) -> None:
+        # On the budget's clock, so that a fake one runs the wait in virtual time.
+        waits = [
+            asyncio.ensure_future(self.clock.sleep(seconds)),
+            asyncio.ensure_future(released.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[Grant | None]:
+        """Hold a slot for one call sent on entry (None: paused); credited if it raises not."""
+        grant = await self.acquire()
+        if grant is None:
+            yield None
+            return
+        sent_at, answered = self.clock.now(), False
+        try:
+            yield grant
+            answered = True
+        finally:
+            await self.release(grant, sent_at, self.clock.now(), answered=answered)
 
     async def release(
         self, grant: Grant, sent_at: float | None, completed_at: float, *, answered: bool = True
