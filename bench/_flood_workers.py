@@ -131,7 +131,11 @@ async def run_workers(env: Any, workers: int, budget: str, pythonpath: str | Non
         log = stack.enter_context(_log(tmp))
         command = [sys.executable, "-m", "botqueue", "worker"]
         processes = [
-            await asyncio.create_subprocess_exec(*command, env=environ, stdout=log, stderr=log)
+            # In the temporary folder: ``-m`` puts the working directory first on the path,
+            # which would shadow the botqueue PYTHONPATH names (--baseline).
+            await asyncio.create_subprocess_exec(
+                *command, env=environ, stdout=log, stderr=log, cwd=tmp
+            )
             for _ in range(workers)
         ]
         try:

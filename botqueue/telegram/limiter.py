@@ -168,7 +168,8 @@ class FloodLimiter:
             return result
         finally:
             completed_at = self.clock.now()
-            for budget, granted in reversed(held):
+            # The chat's first: in memory, it cannot fail and leave the slot held.
+            for budget, granted in held:
                 await budget.release(granted, sent_at, completed_at, answered=answered)
 
     async def aclose(self) -> None:
