@@ -60,8 +60,9 @@ class _Run:
         self.at(when, "try", worker, worker.generation)
 
     def leg(self, share: float) -> float:
-        jitter = self.options["jitter"]
-        return self.options["round_trip"] * share * self.rng.uniform(1 - jitter, 1 + jitter)
+        jitter: float = self.options["jitter"]
+        round_trip: float = self.options["round_trip"]
+        return round_trip * share * self.rng.uniform(1 - jitter, 1 + jitter)
 
     async def on_try(self, now: float, worker: _Worker, generation: int) -> None:
         if generation != worker.generation or worker.in_flight >= self.options["concurrency"]:

@@ -65,8 +65,8 @@ async def test_a_dead_workers_slot_comes_back_after_the_lease(tmp_path: Path) ->
     path = str(tmp_path / "f.db")
     dead = SqliteStore(path, TOKEN, lease=1.0)
     # A grant nobody will release or renew: its worker is gone.
-    grant = functools.partial(rule.grant, rate=Rate.of(1), slot="gone:0", lease=1.0)
-    assert (await dead.transact(grant)).granted
+    take = functools.partial(rule.grant, rate=Rate.of(1), slot="gone:0", lease=1.0)
+    assert (await dead.transact(take)).granted
     await dead.aclose()
     budget = Budget(SqliteStore(path, TOKEN, lease=1.0), 1)
     started = time.monotonic()
