@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import Protocol
 from urllib.parse import urlparse
 
-from .budget import Budget, Grant, RoundTrips
+from .budget import Budget, Grant
 from .clock import MONOTONIC, WALL, Clock, FakeClock
+from .round_trips import RoundTrips
 from .rule import Answer, Beat, Rate, State
 from .store import BudgetUnavailable, MemoryStore, Store
 

@@ -1,11 +1,12 @@
 """The window state in Redis (or Valkey): shared by workers on any number of hosts.
 
-One key per token, ``botqueue:flood:{<hash>}:state``, holds the state as JSON. A request reads
-it with the server's ``TIME`` in one round trip, applies the rule here, and writes it back
-with one Lua script whose only part is the atomic swap: set the new state if the key still
-holds what was read, else read again (another worker went first). Every time is the server's,
-so the hosts' clocks never meet. The client fails fast: one attempt, a short timeout; the
-budget falls back on its own.
+One key per token, ``botqueue:flood:{<hash>}:window``, holds the state as JSON (not the
+``:state`` hash of earlier versions, so that a worker of each can meet one Redis unharmed).
+A request reads it with the server's ``TIME`` in one round trip, applies the rule here, and
+writes it back with one Lua script whose only part is the atomic swap: set the new state if
+the key still holds what was read, else read again (another worker went first). Every time
+is the server's, so the hosts' clocks never meet. The client fails fast: one attempt, a short
+timeout; the budget falls back on its own.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class RedisStore:
         self.lease = lease
         self.clock = clock
         tag = hashlib.sha256(token.encode()).hexdigest()[:32]
-        self.key = f"botqueue:flood:{{{tag}}}:state"
+        self.key = f"botqueue:flood:{{{tag}}}:window"
         self.redis = Redis.from_url(
             url,
             socket_timeout=TIMEOUT_SECONDS,
