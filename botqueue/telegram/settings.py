@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from .breaker import BreakerSettings
-from .budget import open_budget
+from .flood import open_budget
 from .limiter import FloodLimiter, RateLimits
 from .links import LinkLedger, open_ledger
 
