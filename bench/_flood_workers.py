@@ -4,7 +4,9 @@ Each contender fills one embedded queue, starts the workers on it against the sa
 measures over the window as the in-process contenders do; the budget decides what the workers
 share: ``local`` (today's default on SQS: each process its own limiter at the full rate),
 ``split`` (each at rate / N, the old advice), ``sqlite`` (the file beside the queue) or
-``redis`` (a redis-server this module starts on a free port).
+``redis`` (a redis-server this module starts on a free port). With ``--baseline DIR`` each
+contender also runs with the botqueue of DIR (PYTHONPATH) for the workers: another checkout,
+say today's main, measured in the same run against the same sandbox.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ def redis_server(folder: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def _worker_env(env: Any, queue: str, budget: str, workers: int, redis: str) -> dict[str, str]:
+def _worker_env(
+    env: Any, queue: str, budget: str, workers: int, redis: str, pythonpath: str | None
+) -> dict[str, str]:
     rate = env.n / workers if budget == "split" else env.n
     settings = {
         "BOT_OPERATIONS_QUEUE_URL": queue,
@@ -80,6 +84,8 @@ def _worker_env(env: Any, queue: str, budget: str, workers: int, redis: str) -> 
     }
     if budget == "sqlite":
         del settings["TELEGRAM_RATE_LIMIT_URL"]  # the default: the file beside the queue
+    if pythonpath is not None:
+        settings["PYTHONPATH"] = pythonpath
     return {**os.environ, **settings}
 
 
@@ -114,18 +120,22 @@ def _log(folder: str) -> IO[bytes]:
     return open(Path(folder) / "workers.log", "wb")
 
 
-async def run_workers(env: Any, workers: int, budget: str) -> None:
+async def run_workers(env: Any, workers: int, budget: str, pythonpath: str | None = None) -> None:
     """``workers`` worker processes on one pre-filled embedded queue and one token."""
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-flood-workers-"))
         redis = stack.enter_context(redis_server(Path(tmp))) if budget == "redis" else ""
         queue = f"sqlite:///{tmp}/queue.db"
         await _fill(queue, int(env.n * env.seconds * 1.3) + 200)
-        environ = _worker_env(env, queue, budget, workers, redis)
+        environ = _worker_env(env, queue, budget, workers, redis, pythonpath)
         log = stack.enter_context(_log(tmp))
         command = [sys.executable, "-m", "botqueue", "worker"]
         processes = [
-            await asyncio.create_subprocess_exec(*command, env=environ, stdout=log, stderr=log)
+            # In the temporary folder: ``-m`` puts the working directory first on the path,
+            # which would shadow the botqueue PYTHONPATH names (--baseline).
+            await asyncio.create_subprocess_exec(
+                *command, env=environ, stdout=log, stderr=log, cwd=tmp
+            )
             for _ in range(workers)
         ]
         try:
@@ -148,13 +158,21 @@ async def run_workers(env: Any, workers: int, budget: str) -> None:
 
 
 def worker_contenders(
-    workers: int, budgets: list[str]
+    workers: int, budgets: list[str], baseline: str | None = None
 ) -> list[tuple[str, Callable[[Any], Awaitable[None]]]]:
-    """(name, run) of one multi-worker contender per budget."""
-    return [
-        (
-            f"botqueue, {workers} workers, {budget} budget",
-            functools.partial(run_workers, workers=workers, budget=budget),
-        )
-        for budget in budgets
-    ]
+    """(name, run) of one multi-worker contender per budget (and per checkout)."""
+    plural = "worker" if workers == 1 else "workers"
+    every: list[tuple[str, Callable[[Any], Awaitable[None]]]] = []
+    for budget in budgets:
+        name = f"botqueue, {workers} {plural}, {budget} budget"
+        every.append((name, functools.partial(run_workers, workers=workers, budget=budget)))
+        if baseline is not None:
+            every.append(
+                (
+                    f"{name}, baseline",
+                    functools.partial(
+                        run_workers, workers=workers, budget=budget, pythonpath=baseline
+                    ),
+                )
+            )
+    return every

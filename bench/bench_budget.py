@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_budget.py [--grants 500] [--reps 2] [--pace-ms 15]
 
-Times one grant after another in one process, for the per-process budget (a SlidingWindow),
+Times one grant after another in one process, for the per-process budget (an in-memory store),
 the SQLite file and a Redis server (started here on a free port, if redis-server or
 valkey-server is on PATH), and prints the median and 99th percentile of each and the median's
 excess over the local budget. The budget's rate is 100/s and grants are paced 15 ms apart, so
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _flood_workers import redis_server
 
-from botqueue.telegram.budget import FloodBudget, open_budget
+from botqueue.telegram.flood import FloodBudget, open_budget
 
 TOKEN = "123456789:AAE-bench-budget-token-0000000"
 PACED_RATE, BACK_TO_BACK_RATE = 100.0, 1e6

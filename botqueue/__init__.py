@@ -3,19 +3,24 @@
 The public names below are imported on first use (PEP 562), so that ``import botqueue`` (and
 with it every ``botqueue`` command, which imports this package first) costs nothing until a
 name is needed; ``from botqueue import BotQueueProducer`` works exactly as an eager import.
+
+Plumbing (the retry decision, operation decoding) lives in its own modules:
+``botqueue.retry.decide``, ``botqueue.operations.build_operation`` and ``decode_operation``.
 """
 
 import typing
 
 from ._lazy import lazy_exports as _lazy_exports
+from ._version import __version__
 
 if typing.TYPE_CHECKING:
-    from .consumer import BotQueueConsumer
+    from .consumer import BotQueueConsumer, ConsumerHooks
     from .errors import (
         BotQueueError,
         ConfigurationError,
         DecodeError,
         EnqueueError,
+        FatalError,
         MessageTooLargeError,
         OperationError,
         OperationTimeoutError,
@@ -25,81 +30,67 @@ if typing.TYPE_CHECKING:
         TransportError,
     )
     from .failure import FailureRecord
-    from .hooks import ConsumerHooks
-    from .operations import (
-        AnyOperation,
-        InviteUser,
-        RemoveUser,
-        VerifyPermissions,
-        build_operation,
-        decode_operation,
-    )
+    from .operations import AnyOperation, InviteUser, RemoveUser, VerifyPermissions
     from .producer import BotQueueProducer
-    from .retry import Backoff, decide
+    from .retry import Backoff
     from .service import BotService, Outcome
     from .sync import SyncBotQueueProducer
-    from .transports import Transport, open_transport
+    from .transports import ReceivedMessage, Transport, open_transport
 
-__all__ = [
+# Grouped by role, for readers, not sorted: hence the noqa.
+__all__ = [  # noqa: RUF022
+    "__version__",
+    # producing: the application's side
+    "BotQueueProducer",
+    "SyncBotQueueProducer",
+    # operations: what is enqueued (the wire format's models)
     "AnyOperation",
+    "InviteUser",
+    "RemoveUser",
+    "VerifyPermissions",
+    # consuming: the worker's side and the service it calls
     "Backoff",
     "BotQueueConsumer",
-    "BotQueueError",
-    "BotQueueProducer",
     "BotService",
-    "ConfigurationError",
     "ConsumerHooks",
+    "Outcome",
+    # queues: transports, what they deliver, what a dead letter records
+    "FailureRecord",
+    "ReceivedMessage",
+    "Transport",
+    "open_transport",
+    # errors: one tree, drawn in botqueue/errors.py
+    "BotQueueError",
+    "ConfigurationError",
     "DecodeError",
     "EnqueueError",
-    "FailureRecord",
-    "InviteUser",
+    "FatalError",
     "MessageTooLargeError",
     "OperationError",
     "OperationTimeoutError",
     "OperationValidationError",
-    "Outcome",
     "PermanentError",
-    "RemoveUser",
     "RetryableError",
-    "SyncBotQueueProducer",
-    "Transport",
     "TransportError",
-    "VerifyPermissions",
-    "build_operation",
-    "decide",
-    "decode_operation",
-    "open_transport",
 ]
 
 _ORIGIN = {
-    "AnyOperation": "operations",
-    "Backoff": "retry",
-    "BotQueueConsumer": "consumer",
-    "BotQueueError": "errors",
     "BotQueueProducer": "producer",
-    "BotService": "service",
-    "ConfigurationError": "errors",
-    "ConsumerHooks": "hooks",
-    "DecodeError": "errors",
-    "EnqueueError": "errors",
-    "FailureRecord": "failure",
-    "InviteUser": "operations",
-    "MessageTooLargeError": "errors",
-    "OperationError": "errors",
-    "OperationTimeoutError": "errors",
-    "OperationValidationError": "errors",
-    "Outcome": "service",
-    "PermanentError": "errors",
-    "RemoveUser": "operations",
-    "RetryableError": "errors",
     "SyncBotQueueProducer": "sync",
-    "Transport": "transports",
-    "TransportError": "errors",
+    "BotQueueConsumer": "consumer",
+    "ConsumerHooks": "consumer",
+    "BotService": "service",
+    "Outcome": "service",
+    "Backoff": "retry",
+    "AnyOperation": "operations",
+    "InviteUser": "operations",
+    "RemoveUser": "operations",
     "VerifyPermissions": "operations",
-    "build_operation": "operations",
-    "decide": "retry",
-    "decode_operation": "operations",
+    "Transport": "transports",
+    "ReceivedMessage": "transports",
     "open_transport": "transports",
+    "FailureRecord": "failure",
+    **{name: "errors" for name in __all__ if name.endswith("Error")},
 }
 
 

@@ -18,8 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .consumer import BotQueueConsumer
-from .hooks import ConsumerHooks
+from .consumer import BotQueueConsumer, ConsumerHooks
 from .operations import AnyOperation, InviteUser, RemoveUser, VerifyPermissions
 from .producer import BotQueueProducer
 from .retry import Backoff

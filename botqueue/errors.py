@@ -22,7 +22,7 @@
             │                       the message goes back to the queue and the worker stops
             └── BotUnauthorizedError    the Bot API rejected the token (401/404)
 
-``BudgetUnavailable`` (telegram/budget.py) is internal: a shared flood budget that cannot be
+``BudgetUnavailable`` (telegram/flood/store.py) is internal: a shared flood budget that cannot be
 reached never fails an operation; the worker falls back to its local share.
 
 Permanent errors never inherit from retryable ones, so "retry what is retryable" can

@@ -1,25 +1,26 @@
-"""The worker process: a consumer with signal handling, as ``botqueue worker`` runs it."""
+"""The worker process: the library's consumer, with signals and observability around it.
+
+``botqueue worker`` and ``BotQueueConsumer(TelegramBotService())`` take the same path: the
+service is built from the settings by TelegramBotService.from_settings, and the consumer
+starts it (getMe through Telegram's blips), runs it and closes it. This module adds only
+what a process of its own needs: signal handling, the metrics and health server, the start-up
+checks of an SQS queue.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
+from collections.abc import Callable
 
 import structlog
 
 from .config import Settings
-from .consumer import BotQueueConsumer
+from .consumer import BotQueueConsumer, ConsumerHooks, StopSignals
 from .errors import ConfigurationError
 from .loader import load_service
-from .logs import register_secret
 from .observability.setup import WorkerObservability
 from .service import BotService
-from .startup import StopSignals, start_service
-from .telegram.breaker import BreakerSettings
-from .telegram.budget import open_budget
-from .telegram.limiter import RateLimits, limiter_for
-from .telegram.links import open_ledger
-from .telegram.service import TelegramBotService
+from .transports.base import Transport
 from .transports.configured import configured_transport
 from .transports.sqs_checks import check_at_start
 
@@ -38,63 +39,20 @@ def service_from_settings(settings: Settings) -> BotService:
         raise ConfigurationError(
             "TELEGRAM_BOT_TOKEN is not set (or pass --service module:attribute)"
         )
-    return telegram_service(settings)
+    from .telegram import TelegramBotService
+
+    return TelegramBotService.from_settings(settings)
 
 
-def telegram_service(settings: Settings) -> TelegramBotService:
-    """The Telegram service configured by the TELEGRAM_* settings."""
-    assert settings.telegram_bot_token is not None
-    token = settings.telegram_bot_token.get_secret_value()
-    limits = RateLimits(
-        overall=settings.telegram_rate_limit,
-        per_user_chat=settings.telegram_user_chat_rate,
-        per_channel=settings.telegram_channel_rate,
-        max_hold=settings.telegram_max_flood_hold,
-    )
-    # Telegram limits the token, not the process: every worker of it draws on one budget.
-    budget = open_budget(
-        settings.telegram_rate_limit,
-        token=token,
-        url=settings.telegram_rate_limit_url,
-        queue_url=settings.bot_operations_queue_url,
-        lease=settings.telegram_rate_limit_lease,
-        fallback_share=settings.telegram_rate_limit_fallback_share,
-    )
-    return TelegramBotService(
-        token,
-        api_url=settings.telegram_api_base_url,
-        invite_expiry=dt.timedelta(seconds=settings.telegram_invite_link_ttl),
-        limits=limits,
-        limiter=limiter_for(token, limits, budget),
-        request_timeout=settings.telegram_request_timeout,
-        breaker=BreakerSettings(
-            failures=settings.telegram_breaker_failures,
-            window=settings.telegram_breaker_window,
-            probe_max=settings.telegram_breaker_max_probe_interval,
-        ),
-        # Outlives a killed worker when it is a file (the embedded queue's default) or, with
-        # SQS, the flood budget's Redis: workers sharing a budget share their links too.
-        links=open_ledger(
-            token,
-            url=settings.telegram_invite_ledger_url,
-            queue_url=settings.bot_operations_queue_url,
-            rate_limit_url=settings.telegram_rate_limit_url,
-        ),
-    )
+class _OnServiceStarted(ConsumerHooks):
+    """Calls back once the consumer has started the service."""
 
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
 
-async def close_service(service: BotService) -> None:
-    """Call the service's optional ``aclose()``, then close its flood limiter's budget.
-
-    The worker owns its process, so it gives back a shared budget's lease here, while the
-    loop still runs, rather than leaving it to the cancellation of tasks at exit.
-    """
-    aclose = getattr(service, "aclose", None)
-    if aclose is not None:
-        await aclose()
-    close_limiter = getattr(getattr(service, "limiter", None), "aclose", None)
-    if close_limiter is not None:
-        await close_limiter()
+    def on_service_started(self) -> None:
+        """Call the callback."""
+        self.callback()
 
 
 async def run_worker(
@@ -102,92 +60,72 @@ async def run_worker(
 ) -> None:
     """Consume until SIGTERM or SIGINT (or until drained), then shut down gracefully.
 
-    The service is started first, through Telegram's blips (see botqueue.startup); a signal
-    during start-up ends the run at once.
+    The consumer starts the service first, through Telegram's blips (see
+    botqueue.consumer.startup); a signal during start-up ends the run at once.
 
     Raises:
         ConfigurationError: the service refused to start (e.g. the bot token is invalid).
         FatalError: the service stopped the worker mid-run; the messages stay queued.
     """
-    if settings.telegram_bot_token is not None:
-        register_secret(settings.telegram_bot_token.get_secret_value())
     observability = WorkerObservability(settings, service)
     # Before the service starts, so that /healthz answers (and /readyz says why not) meanwhile.
     await observability.start()
-    consumers: list[BotQueueConsumer] = []
-
-    def on_signal(signum: signal.Signals) -> None:
-        log.info("shutting down", signal=signum.name, held=consumers[0].held if consumers else 0)
-        observability.stopping()
-
-    signals = StopSignals(on_signal)
-    signals.install()
     try:
-        if not await start_service(service, signals.requested):
-            log.info("worker stopped before the service started")
-            return
-        observability.service_started()
+        transport = configured_transport(
+            settings=settings, visibility_timeout=settings.botqueue_visibility_timeout
+        )
         try:
-            await _consume(
-                settings,
-                service,
-                observability,
-                signals,
-                drain=drain,
-                drop_permanent=drop_permanent,
-                consumers=consumers,
-            )
+            # On SQS: one warning line per queue attribute that would defeat retries or the DLQ.
+            await check_at_start(transport, grace_period=settings.botqueue_grace_period)
+            await _consume(settings, service, transport, observability, drain, drop_permanent)
         finally:
-            await close_service(service)
+            await observability.detach()
+            await transport.aclose()
     finally:
-        signals.uninstall()
         await observability.aclose()
 
 
 async def _consume(
     settings: Settings,
     service: BotService,
+    transport: Transport,
     observability: WorkerObservability,
-    signals: StopSignals,
-    *,
     drain: bool,
     drop_permanent: bool,
-    consumers: list[BotQueueConsumer],
 ) -> None:
-    transport = configured_transport(
-        settings=settings, visibility_timeout=settings.botqueue_visibility_timeout
-    )
-    try:
-        # On SQS: one warning line per queue attribute that would defeat retries or the DLQ.
-        await check_at_start(transport, grace_period=settings.botqueue_grace_period)
-    except BaseException:
-        await transport.aclose()
-        raise
+    consumer: BotQueueConsumer | None = None
+
+    def started() -> None:
+        assert consumer is not None
+        observability.service_started()
+        observability.attach(consumer, transport)
+        log.info(
+            "worker started",
+            concurrency=consumer.concurrency,
+            visibilityTimeout=consumer.visibility_timeout,
+            drain=drain,
+        )
+
     consumer = BotQueueConsumer(
         service,
         transport,
-        concurrency=settings.botqueue_concurrency,
-        visibility_timeout=settings.botqueue_visibility_timeout,
-        wait_time_seconds=settings.botqueue_wait_time,
-        grace_period=settings.botqueue_grace_period,
-        operation_timeout=settings.botqueue_operation_timeout,
+        settings=settings,
         drop_permanent=drop_permanent,
         drain=drain,
-        hooks=observability.hooks,
+        hooks=[*observability.hooks, _OnServiceStarted(started)],
     )
-    observability.attach(consumer, transport)
-    consumers.append(consumer)
+
+    def on_signal(signum: signal.Signals) -> None:
+        held = consumer.held if consumer is not None else 0
+        log.info("shutting down", signal=signum.name, held=held)
+        observability.stopping()
+
+    signals = StopSignals(on_signal)
+    signals.install()
     signals.when_stopped(consumer.stop)
-    log.info(
-        "worker started",
-        concurrency=consumer.concurrency,
-        visibilityTimeout=consumer.visibility_timeout,
-        drain=drain,
-    )
     try:
         await consumer.run()
         await signals.stopped()
     finally:
-        await observability.detach()
-        await transport.aclose()
+        signals.uninstall()
     log.info("worker stopped")

@@ -4,6 +4,7 @@ server) so that new tests there are marked without anyone remembering to."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,12 @@ from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.service import TelegramBotService
 from botqueue.transports import SqliteTransport
 from tests.mocked_bot import MockedBot
+
+# Tests build python-telegram-bot's RetryAfter (and Bots on plain HTTPXRequests) themselves,
+# which warns unless the process opts in to timedelta durations. botqueue itself sets no
+# environment variable (its request raises telegram.request.FloodAnswer); the test process
+# is configured here, as an application would configure its own.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 TESTS = Path(__file__).resolve().parent
 # Slow means: starts worker processes or heavy servers (LocalStack, containers, a browser),

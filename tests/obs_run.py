@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from botqueue import BotQueueConsumer, BotQueueProducer
-from botqueue.hooks import ConsumerHooks
+from botqueue.consumer import ConsumerHooks
 from botqueue.operations import AnyOperation, InviteUser, RemoveUser, VerifyPermissions
 from botqueue.retry import Backoff
 from botqueue.transports import OutgoingMessage, Transport

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from ..bot_state import BotState, Unavailable
-from ..hooks import ConsumerHooks
-from ..operations import AnyOperation
-from ..processor import MessageProcessor
+from ..consumer import ChainRunner, Decision, MessageProcessor, Retrying, by_group
+from ..consumer.processor import HandedBack
+from ..service import BotState, Unavailable
 from ..transports.base import ReceivedMessage
 
 log = structlog.get_logger("botqueue.aws_lambda")
@@ -90,9 +89,9 @@ class DeadlineBotState:
                 "the bot's pause outlasts the invocation: handing the batch back",
                 why=pause.describe(),
             )
+            # The processor sees the deadline once this returns, and hands its message back.
             self.deadline.expire()
-            # Never returns: the processor sees the deadline and hands its message back.
-            await asyncio.get_running_loop().create_future()
+            return
         await self.inner.wait_available()
 
     def _outlasts(self, remaining: float | None) -> bool:
@@ -105,82 +104,44 @@ def pause_left(state: BotState | None) -> float:
     return (pause.remaining or 0.0) if pause is not None else 0.0
 
 
-class RetryDelays(ConsumerHooks):
-    """Remembers the retry delay the processor gave each message (by receipt)."""
-
-    def __init__(self) -> None:
-        self.by_receipt: dict[str, float] = {}
-
-    def on_retry(
-        self, op: AnyOperation, message: ReceivedMessage, error: BaseException, delay: float
-    ) -> None:
-        """Note the delay."""
-        self.by_receipt[message.receipt] = delay
-
-
 @dataclass
 class GroupRunner:
-    """Runs an invocation's messages through the processor; returns the ones to report."""
+    """Runs an invocation's messages through the shared chain runner; returns the ones to
+    report as failures."""
 
     processor: MessageProcessor
     deadline: Deadline
-    delays: RetryDelays
     concurrency: int = 10
 
     async def run(self, messages: Sequence[ReceivedMessage]) -> list[str]:
         """Process every group; the message ids to report as failures, in delivery order."""
-        groups: dict[str, list[ReceivedMessage]] = {}
-        for message in messages:
-            # A standard queue has no groups, hence no order: each message stands alone.
-            groups.setdefault(message.group_id or message.message_id, []).append(message)
+        chains = ChainRunner(self.processor, self.deadline.stopping, rest_delay=self._rest_delay)
         limit = asyncio.Semaphore(self.concurrency)
-        reported = await asyncio.gather(*(self._group(chain, limit) for chain in groups.values()))
-        failed = {message_id for ids in reported for message_id in ids}
+
+        async def group(chain: list[ReceivedMessage]) -> list[ReceivedMessage]:
+            async with limit:
+                return await chains.run(chain)
+
+        reported = await asyncio.gather(*(group(chain) for chain in by_group(messages)))
+        failed = {message.message_id for chain in reported for message in chain}
         return [message.message_id for message in messages if message.message_id in failed]
 
-    async def _group(self, chain: list[ReceivedMessage], limit: asyncio.Semaphore) -> list[str]:
-        async with limit:
-            for index, message in enumerate(chain):
-                if self.deadline.stopping.is_set():
-                    # Nothing of the group is held: visible again at once, or when the pause
-                    # ends, so that a new invocation does not receive them only to wait again.
-                    await self._hand_back(chain[index:], pause_left(self.processor.bot_state))
-                    return [m.message_id for m in chain[index:]]
-                if not await self._settle(message):
-                    await self._hand_back(chain[index + 1 :], self._behind(message))
-                    return [m.message_id for m in chain[index:]]
-        return []
-
-    def _behind(self, failed: ReceivedMessage) -> float | None:
+    def _rest_delay(self, ended: Decision | None) -> float | None:
         """The visibility for the messages behind a failed one: never shorter than its own.
 
+        Stopped at the deadline before the chain's next message: visible at once, or when
+        the bot's pause ends, so that a new invocation does not receive them only to wait.
         SQS keeps a group locked while one of its messages is in flight, but LocalStack does
         not: a later message made visible at once would overtake the failed one there. Set
         after the failed one's, the same delay makes them visible just after it. None (leave
         them in flight) when the failed one was left in flight (no delay is known).
         """
-        delay = self.delays.by_receipt.pop(failed.receipt, None)
-        if self.deadline.stopping.is_set() and (pause := pause_left(self.processor.bot_state)):
+        pause = pause_left(self.processor.bot_state)
+        if ended is None:
+            return pause
+        delay = ended.seconds if isinstance(ended, Retrying | HandedBack) else None
+        if self.deadline.stopping.is_set() and pause:
             # Handed back for a pause: the processor's delay was the pause then, rounded up to
             # whole seconds; one more second keeps the rest behind it.
             return max(delay or 0.0, pause + 1.0)
         return delay
-
-    async def _settle(self, message: ReceivedMessage) -> bool:
-        try:
-            return await self.processor.process(message)
-        except Exception:
-            # A bug, not a failed operation: the message stays in flight and comes back after
-            # the queue's visibility timeout, as with the worker.
-            log.exception("internal error while processing", messageId=message.message_id)
-            return False
-
-    async def _hand_back(self, messages: Sequence[ReceivedMessage], delay: float | None) -> None:
-        if not messages or delay is None:
-            return
-        try:
-            await self.processor.transport.change_visibility_batch(
-                [(message.receipt, delay) for message in messages]
-            )
-        except Exception as error:
-            log.warning("could not hand messages back", error=repr(error), count=len(messages))

@@ -11,21 +11,24 @@ from typing import Any
 
 import structlog
 
-from ..bot_state import bot_state_of
 from ..config import Settings, load_settings
+from ..consumer import (
+    AckBuffer,
+    HookSet,
+    LoggingHooks,
+    MessageProcessor,
+    VisibilityKeeper,
+    start_service,
+)
 from ..errors import ConfigurationError, FatalError
-from ..hooks import HookSet, LoggingHooks
-from ..inflight import AckBuffer, VisibilityKeeper
 from ..logs import configure_logging, flush_logs, register_secret
-from ..processor import MessageProcessor
-from ..service import BotService
-from ..startup import start_service
+from ..service import BotService, Lifecycle
 from ..transports.base import ReceivedMessage
 from ..transports.sqs import SqsTransport
 from ..transports.sqs_checks import check_at_start
 from ..transports.sqs_client import resolve_client_config
-from ..worker import close_service, service_from_settings
-from .batch import Deadline, DeadlineBotState, GroupRunner, RetryDelays
+from ..worker import service_from_settings
+from .batch import Deadline, DeadlineBotState, GroupRunner
 from .records import BatchResponse, LambdaContext, QueueArn, failures, records_by_queue
 
 log = structlog.get_logger("botqueue.aws_lambda")
@@ -58,8 +61,7 @@ class LambdaRuntime:
         self.service: BotService | None = None
         self.started = False
         self.transports: dict[str, SqsTransport] = {}
-        self.delays = RetryDelays()
-        self.hooks = HookSet([LoggingHooks(), self.delays])
+        self.hooks = HookSet([LoggingHooks()])
 
     def invoke(self, event: Mapping[str, Any], context: LambdaContext | None) -> BatchResponse:
         """Handle one event on the runtime's own event loop (Lambda calls handlers
@@ -125,7 +127,7 @@ class LambdaRuntime:
             fatal.append(error)
             deadline.expire()
 
-        state = bot_state_of(service)
+        state = Lifecycle.of(service).bot_state
         acks = AckBuffer(transport, on_deleted=self.hooks.on_deleted)
         processor = MessageProcessor(
             service,
@@ -140,8 +142,7 @@ class LambdaRuntime:
             stopping=deadline.stopping,
         )
         self.hooks.on_received(messages)
-        self.delays.by_receipt.clear()
-        runner = GroupRunner(processor, deadline, self.delays, settings.botqueue_concurrency)
+        runner = GroupRunner(processor, deadline, settings.botqueue_concurrency)
         try:
             return await runner.run(messages)
         finally:
@@ -174,7 +175,7 @@ class LambdaRuntime:
         if self.service is None:
             self.service = service_from_settings(settings)
         if not self.started:
-            if not await start_service(self.service, deadline.stopping):
+            if not await start_service(Lifecycle.of(self.service), deadline.stopping):
                 return None
             self.started = True
         return self.service
@@ -204,7 +205,7 @@ class LambdaRuntime:
     async def _forget_service(self) -> None:
         service, self.service, self.started = self.service, None, False
         if service is not None:
-            await close_service(service)
+            await Lifecycle.of(service).aclose()
 
     async def _aclose(self) -> None:
         await self._forget_service()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..bot_state import BotState
+from ..service import BotState
 
 REASONS = ("flood", "telegram_unavailable")
 

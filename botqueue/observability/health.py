@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..bot_state import BotState
 from ..logs import redact_secrets
+from ..service import BotState
 from ..transports.base import Transport
 
 Report = tuple[bool, dict[str, Any]]

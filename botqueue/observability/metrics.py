@@ -16,13 +16,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..hooks import ConsumerHooks
+from ..consumer.hooks import ConsumerHooks
 from ..operations import OPERATION_TYPES, AnyOperation
 from ..service import Outcome
 from ..transports.base import ReceivedMessage
 
-if TYPE_CHECKING:  # importing telegram pulls in python-telegram-bot; only the type is needed
-    from ..telegram.limiter import FloodStats
+if TYPE_CHECKING:
+    from ..service import FloodCounters
 
 UNKNOWN_OPERATION = "unknown"
 """The operation label of an undecodable message."""
@@ -128,7 +128,7 @@ class Metrics:
         """Read this worker's held-message count at each scrape."""
         self.worker_in_flight.set_function(lambda: float(held()))
 
-    def track_flood(self, stats: FloodStats) -> None:
+    def track_flood(self, stats: FloodCounters) -> None:
         """Expose a Telegram limiter's 429 counters (read at each scrape)."""
         self.registry.register(FloodCollector(stats))
 
@@ -179,9 +179,9 @@ class DurationHistogram(Collector):
 
 
 class FloodCollector(Collector):
-    """429 answers, seconds paused and messages handed back, read from a FloodStats."""
+    """429 answers, seconds paused and messages handed back, read from a FloodCounters."""
 
-    def __init__(self, stats: FloodStats) -> None:
+    def __init__(self, stats: FloodCounters) -> None:
         self.stats = stats
 
     def collect(self) -> Iterator[Metric]:
@@ -204,7 +204,7 @@ class FloodCollector(Collector):
         )
         # The shared flood budget (only when one is configured): 0 means this worker runs on
         # its fallback share because the store is unreachable.
-        shared = getattr(self.stats, "budget_shared", None)
+        shared = self.stats.budget_shared
         if shared is not None:
             from prometheus_client.core import GaugeMetricFamily
 

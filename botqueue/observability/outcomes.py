@@ -17,9 +17,9 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from ..consumer.hooks import ConsumerHooks, operation_fields
 from ..errors import OperationError
 from ..failure import iso_utc
-from ..hooks import ConsumerHooks, operation_fields
 from ..logs import redact_secrets, redact_value
 from ..operations import AnyOperation
 from ..service import Outcome

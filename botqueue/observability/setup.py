@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import structlog
 
-from ..bot_state import bot_state_of
 from ..config import Settings
-from ..consumer import BotQueueConsumer
+from ..consumer import BotQueueConsumer, ConsumerHooks
 from ..errors import ConfigurationError
-from ..hooks import ConsumerHooks
-from ..service import BotService
+from ..service import BotService, Lifecycle
 from ..transports import DEFAULT_URL, open_transport
 from ..transports.base import Transport
 from .bot_metrics import BotStateCollector
@@ -101,14 +98,13 @@ class WorkerObservability:
             sinks.append(self.publisher)
         if sinks:
             self.hooks.append(OutcomeHooks(sinks))
-        bot_state = bot_state_of(service)
-        self.health.bot_state = bot_state
+        lifecycle = Lifecycle.of(service)
+        self.health.bot_state = lifecycle.bot_state
         if self.metrics is not None:
-            _observe_telegram(self.metrics, service)
-            if bot_state is not None:
-                paused = getattr(bot_state, "paused_seconds", None)
+            _observe(self.metrics, lifecycle)
+            if lifecycle.bot_state is not None:
                 self.metrics.registry.register(
-                    BotStateCollector(bot_state, paused if callable(paused) else None)
+                    BotStateCollector(lifecycle.bot_state, lifecycle.paused_seconds)
                 )
 
     async def start(self) -> None:
@@ -156,12 +152,10 @@ class WorkerObservability:
             await asyncio.to_thread(self.server.stop)
 
 
-def _observe_telegram(metrics: Metrics, service: Any) -> None:
-    # Duck-typed so that any service offering the TelegramBotService hooks is observed, and so
-    # that this module does not import python-telegram-bot.
-    observers = getattr(service, "request_observers", None)
-    if isinstance(observers, list):
-        observers.append(metrics.observe_request)
-    stats = getattr(getattr(service, "limiter", None), "stats", None)
-    if stats is not None and hasattr(stats, "rate_limited"):
-        metrics.track_flood(stats)
+def _observe(metrics: Metrics, lifecycle: Lifecycle) -> None:
+    # Any service declaring botqueue.service.Observable is observed; this module never imports
+    # python-telegram-bot.
+    if lifecycle.add_request_observer is not None:
+        lifecycle.add_request_observer(metrics.observe_request)
+    if lifecycle.flood_stats is not None:
+        metrics.track_flood(lifecycle.flood_stats)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..bot_state import Unavailable
+from ..service import Unavailable
 from .breaker import CircuitBreaker, is_outage_failure
 from .errors import TelegramRetryableError
 from .limiter import FloodLimiter

@@ -11,30 +11,29 @@ Defaults and their sources (Telegram Bot FAQ, "My bot is hitting limits, how do 
 A 429 pauses every handler of the bot for ``retry_after`` (one shared deadline), not just the
 one that was refused. The overall window and that deadline form the token's ``FloodBudget``:
 in this process by default, or shared by every worker of the token (``budget``, see
-botqueue.telegram.budget); per-chat windows are always this process's. A pause longer than
-``max_hold`` seconds is not waited out: the call raises a retryable error carrying the
-remaining pause, so the message goes back to the queue with that visibility instead of
-holding a worker slot.
+botqueue.telegram.flood); per-chat windows are always this process's, by the same rule.
+A pause longer than ``max_hold`` seconds is not waited out: the call raises a retryable error
+carrying the remaining pause, so the message goes back to the queue with that visibility
+instead of holding a worker slot.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .budget import FloodBudget, Grant, LocalBudget
 from .errors import TelegramRetryableError
-from .window import SlidingWindow, mark_sent
+from .flood import Budget, FloodBudget, Grant
 
 T = TypeVar("T")
 
 _MAX_CHAT_WINDOWS = 10_000
+
+
+class _Paused(Exception):
+    """The token was paused while a call waited for its slots: wait the pause out, again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +69,17 @@ class FloodLimiter:
 
     def __init__(self, limits: RateLimits | None = None, budget: FloodBudget | None = None) -> None:
         self.limits = limits or RateLimits()
-        self.budget: FloodBudget = budget or LocalBudget(self.limits.overall)
+        self.budget: FloodBudget = budget or Budget(None, self.limits.overall)
+        self.clock = self.budget.clock
         self.stats = FloodStats(budget=self.budget)
-        self._chats: OrderedDict[tuple[str, str], SlidingWindow] = OrderedDict()
+        self._chats: OrderedDict[tuple[str, str], Budget] = OrderedDict()
 
-    def _window(self, scope: str, chat: str) -> SlidingWindow:
+    def _window(self, scope: str, chat: str) -> Budget:
         key = (scope, chat)
         window = self._chats.get(key)
         if window is None:
             rate = self.limits.per_user_chat if scope == "user" else self.limits.per_channel
-            window = self._chats[key] = SlidingWindow(rate)
+            window = self._chats[key] = Budget(None, rate, clock=self.clock)
             if len(self._chats) > _MAX_CHAT_WINDOWS:
                 self._forget_idle()
         self._chats.move_to_end(key)
@@ -92,7 +92,7 @@ class FloodLimiter:
     def pause(self, seconds: float) -> None:
         """Pause every call of this bot for ``seconds`` (after a 429)."""
         self.stats.rate_limited += 1
-        now = time.monotonic()
+        now = self.clock.now()
         until, paused_until = now + seconds, self.budget.paused_until()
         if until > paused_until:
             self.stats.paused_seconds += until - max(paused_until, now)
@@ -101,7 +101,7 @@ class FloodLimiter:
     def remaining_pause(self) -> float:
         """Seconds left of the bot's flood pause (0 when it is not paused); with a shared
         budget, a pause another worker began is seen here within a heartbeat."""
-        return max(0.0, self.budget.paused_until() - time.monotonic())
+        return max(0.0, self.budget.paused_until() - self.clock.now())
 
     async def _wait_out_pause(self, max_hold: float) -> None:
         while (remaining := self.remaining_pause()) > 0:
@@ -112,7 +112,7 @@ class FloodLimiter:
                     reason="flood",
                     retry_after=remaining,
                 )
-            await asyncio.sleep(remaining)
+            await self.clock.sleep(remaining)
 
     async def call(
         self,
@@ -133,15 +133,9 @@ class FloodLimiter:
         while True:
             await self._wait_out_pause(hold)
             try:
-                async with contextlib.AsyncExitStack() as slots:
-                    windows = [self._window(scope, chat)] if scope else []
-                    held = [await slots.enter_async_context(w.slot()) for w in windows]
-                    # The overall slot last, from the token's budget (maybe shared).
-                    grant = await self.budget.acquire()
-                    if grant is None:  # a pause began while this call waited for its slots
-                        continue
-                    mark_sent(*held)  # after every wait: the legs are credited from here
-                    return await self._send(grant, send)
+                return await self._call_once(send, scope, chat)
+            except _Paused:
+                continue
             except TelegramRetryableError as error:
                 if error.reason != "flood" or error.retry_after is None:
                     raise
@@ -151,29 +145,33 @@ class FloodLimiter:
                     self.stats.handed_back += 1
                     raise
 
-    async def _send(self, grant: Grant, send: Callable[[], Awaitable[T]]) -> T:
-        sent_at, answered = time.monotonic(), False
+    async def _call_once(self, send: Callable[[], Awaitable[T]], scope: str, chat: str) -> T:
+        """One attempt: the chat's slot, then the token's (maybe shared) last, then the call."""
+        held: list[tuple[Budget | FloodBudget, Grant]] = []
+        sent_at: float | None = None
+        answered = False
         try:
+            if scope:
+                window = self._window(scope, chat)
+                chat_grant = await window.acquire()
+                if chat_grant is None:  # never: nothing pauses a chat's window
+                    raise _Paused
+                held.append((window, chat_grant))
+            grant = await self.budget.acquire()
+            if grant is None:  # a pause began while this call waited for its slots
+                raise _Paused
+            held.append((self.budget, grant))
+            sent_at = self.clock.now()  # after every wait: the legs are credited from here
             result = await send()
             answered = True
             return result
         finally:
-            await self.budget.release(grant, sent_at, time.monotonic(), answered=answered)
+            completed_at = self.clock.now()
+            # The chat's first: in memory, it cannot fail and leave the slot held.
+            for budget, granted in held:
+                await budget.release(granted, sent_at, completed_at, answered=answered)
 
     async def aclose(self) -> None:
         """Close the budget (a shared one gives back this worker's lease)."""
         await self.budget.aclose()
 
-
-_limiters: dict[str, FloodLimiter] = {}
-
-
-def limiter_for(
-    token: str, limits: RateLimits | None = None, budget: FloodBudget | None = None
-) -> FloodLimiter:
-    """The process-wide limiter of a bot token (created with ``limits`` and ``budget`` on
-    first use; later calls return it as it is)."""
-    key = hashlib.sha256(token.encode()).hexdigest()
-    if key not in _limiters:
-        _limiters[key] = FloodLimiter(limits, budget)
-    return _limiters[key]

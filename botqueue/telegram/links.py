@@ -168,7 +168,7 @@ def open_ledger(
     """
     from ..transports import DEFAULT_URL
     from ..transports.sqlite import parse_sqlite_url
-    from .budget import REDIS_SCHEMES
+    from .flood import REDIS_SCHEMES
 
     if url == "local":
         return MemoryLedger()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from .budget_redis import redacted
+from .flood.store_redis import redacted
 from .links import LedgerUnavailable
 
 T = TypeVar("T")

@@ -19,18 +19,16 @@ import asyncio
 import datetime as dtm
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
-from telegram import ChatMember
+from telegram import Bot, ChatMember
 
 from ..errors import OperationError, PermanentError
 from ..operations import InviteUser, RemoveUser
 from ..service import Outcome
 from .errors import TelegramPermanentError
-
-if TYPE_CHECKING:
-    from .service import TelegramBotService
+from .links import LinkLedger
 
 T = TypeVar("T")
 log = structlog.get_logger("botqueue.telegram")
@@ -78,10 +76,37 @@ def _in_channel(member: ChatMember) -> bool:
     return member.status in IN_CHANNEL or restricted_in
 
 
+class BotApi(Protocol):
+    """What the flows need of the service: its Bot, limited calls, its ledger and link TTL.
+
+    Declared here, so that this module does not import the service (which imports it).
+    """
+
+    bot: Bot
+    links: LinkLedger
+    invite_expiry: dtm.timedelta
+
+    async def call(
+        self,
+        method: str,
+        send: Callable[[], Awaitable[T]],
+        *,
+        scope: str = "",
+        chat: str = "",
+        max_hold: float | None = None,
+    ) -> T:
+        """One Bot API call through the token's limiter, errors mapped."""
+        ...
+
+    async def member(self, chat: int | str, user_id: int) -> ChatMember:
+        """getChatMember."""
+        ...
+
+
 class Membership:
     """The invite and remove flows of one TelegramBotService."""
 
-    def __init__(self, service: TelegramBotService) -> None:
+    def __init__(self, service: BotApi) -> None:
         self.service = service
 
     async def _channel_call(

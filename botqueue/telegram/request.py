@@ -12,10 +12,12 @@ description still reaches the caller if the library ever runs the request in ano
 from __future__ import annotations
 
 import contextvars
+import datetime as dtm
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from telegram.error import RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 
@@ -33,14 +35,41 @@ current_answer: contextvars.ContextVar[ErrorAnswer | None] = contextvars.Context
 """The holder the next request of this context records its error answer in."""
 
 
-def description_of(payload: bytes) -> str | None:
-    """The ``description`` of a Bot API error body, or None when there is none."""
+def _body(payload: bytes) -> dict[str, Any]:
     try:
         body = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        return None
-    description = body.get("description") if isinstance(body, dict) else None
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def description_of(payload: bytes) -> str | None:
+    """The ``description`` of a Bot API error body, or None when there is none."""
+    description = _body(payload).get("description")
     return description if isinstance(description, str) else None
+
+
+class FloodAnswer(RetryAfter):
+    """python-telegram-bot's RetryAfter, built without reading its own ``retry_after``.
+
+    RetryAfter's constructor reads that property, which warns (PTBDeprecationWarning) unless
+    the PTB_TIMEDELTA environment variable is set; botqueue sets no environment variable, so
+    the request raises this one instead. Everything that catches RetryAfter still does.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, seconds: float) -> None:
+        self._retry_after = dtm.timedelta(seconds=seconds)
+        TelegramError.__init__(self, f"Flood control exceeded. Retry in {seconds:g} seconds")
+
+
+def _flood_seconds(payload: bytes) -> float | None:
+    parameters = _body(payload).get("parameters")
+    if not isinstance(parameters, dict) or parameters.get("migrate_to_chat_id"):
+        return None
+    seconds = parameters.get("retry_after")
+    return float(seconds) if isinstance(seconds, int | float) and seconds else None
 
 
 class AnswerRecordingRequest(HTTPXRequest):
@@ -55,4 +84,8 @@ class AnswerRecordingRequest(HTTPXRequest):
                 # Only errors are parsed: a success costs nothing more than before.
                 answer.status = code
                 answer.description = description_of(payload)
+            seconds = _flood_seconds(payload)
+            if seconds is not None:
+                # Raised here, as python-telegram-bot would raise its RetryAfter next.
+                raise FloodAnswer(seconds)
         return code, payload

@@ -4,31 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dtm
-import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from telegram import Bot, ChatMember, ChatMemberAdministrator
 from telegram.error import TelegramError
 
+from ..logs import register_secret
 from ..operations import InviteUser, RemoveUser, VerifyPermissions
-from ..service import Outcome
+from ..service import FloodCounters, Outcome, RequestObserver
 from .bot_state import TelegramBotState
 from .breaker import BreakerSettings, CircuitBreaker
 from .errors import ChatMigratedError, TelegramPermanentError, map_telegram_error
-from .limiter import FloodLimiter, RateLimits, limiter_for
+from .limiter import FloodLimiter, RateLimits
 from .links import LinkLedger, MemoryLedger
 from .membership import Membership
 from .request import AnswerRecordingRequest, ErrorAnswer, current_answer
+from .settings import service_config
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 T = TypeVar("T")
 log = structlog.get_logger("botqueue.telegram")
-
-RequestObserver = Callable[[str, str, float], None]
-"""Called after every Bot API call with (method, status, seconds); status is "ok" or the
-error's reason code (a small fixed set, safe as a metric label)."""
 
 OFFICIAL_API = "https://api.telegram.org"
 REQUIRED_RIGHTS = ("can_invite_users", "can_restrict_members")
@@ -59,27 +59,41 @@ def chat_ref(channel_id: str) -> int | str:
 
 
 class TelegramBotService:
-    """Performs operations against the Bot API; every call goes through the token's limiter."""
+    """Performs operations against the Bot API; every call goes through the token's limiter.
+
+    ``TelegramBotService()`` reads the worker's settings (TELEGRAM_BOT_TOKEN and the other
+    TELEGRAM_* variables; see from_settings): the token's shared flood budget and invite-link
+    ledger included. Given a ``token``, it is configured by its arguments alone: a limiter and
+    a ledger of its own unless ``limiter`` and ``links`` are passed.
+    """
 
     def __init__(
         self,
-        token: str,
+        token: str | None = None,
         *,
         api_url: str | None = None,
-        invite_expiry: dtm.timedelta = dtm.timedelta(hours=24),
+        invite_expiry: dtm.timedelta | None = None,
         limits: RateLimits | None = None,
-        request_timeout: float = 10.0,
+        request_timeout: float | None = None,
         bot: Bot | None = None,
         limiter: FloodLimiter | None = None,
         breaker: BreakerSettings | None = None,
         links: LinkLedger | None = None,
     ) -> None:
-        # httpx logs request URLs, which contain the token, at INFO: keep it quieter.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        # A limiter made here is this service's to close; one passed in is its owner's.
+        self._owns_limiter = limiter is None
+        if token is None:
+            # No token: everything not passed comes from the settings, as for the worker.
+            config = service_config()
+            token, api_url = config.token, api_url or config.api_url
+            invite_expiry = invite_expiry or config.invite_expiry
+            request_timeout = request_timeout or config.request_timeout
+            limits, breaker = limits or config.limits, breaker or config.breaker
+            limiter, links = limiter or config.limiter, links or config.links
         self._token = token
-        self.invite_expiry = invite_expiry
-        # Shared by every service of this token in the process unless one is given.
-        self.limiter: FloodLimiter = limiter or limiter_for(token, limits)
+        self.invite_expiry = invite_expiry or dtm.timedelta(hours=24)
+        request_timeout = request_timeout or 10.0
+        self.limiter: FloodLimiter = limiter or FloodLimiter(limits)
         request = AnswerRecordingRequest(
             connection_pool_size=64,
             read_timeout=request_timeout,
@@ -90,7 +104,8 @@ class TelegramBotService:
         self.bot = bot or Bot(token, base_url=bot_api_base(api_url), request=request)
         self.bot_id: int | None = None
         self.calls = 0
-        self.request_observers: list[RequestObserver] = []
+        self._observers: list[RequestObserver] = []
+        self._closed = False
         self.links: LinkLedger = links or MemoryLedger()
         """Invite links created and not revoked (a removal revokes them; see links.py)."""
         self.membership = Membership(self)
@@ -98,8 +113,41 @@ class TelegramBotService:
         self.bot_state = TelegramBotState(self.limiter, self.breaker)
         """Flood pauses and outages, which the consumer asks before it works."""
 
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> TelegramBotService:
+        """The service as ``botqueue worker`` builds it from ``settings`` (default: the
+        environment): token, API URL, limits, breaker, the token's shared flood budget and its
+        invite-link ledger (files beside an embedded queue's, or Redis).
+
+        Raises:
+            ConfigurationError: TELEGRAM_BOT_TOKEN is unset, or a setting is malformed.
+        """
+        config = service_config(settings)
+        service = cls(
+            config.token,
+            api_url=config.api_url,
+            invite_expiry=config.invite_expiry,
+            request_timeout=config.request_timeout,
+            limits=config.limits,
+            breaker=config.breaker,
+            limiter=config.limiter,
+            links=config.links,
+        )
+        # The limiter carries the shared budget, built for this service alone: it closes it.
+        service._owns_limiter = True
+        return service
+
+    def add_request_observer(self, observer: RequestObserver) -> None:
+        """Call ``observer(method, status, seconds)`` after every Bot API call."""
+        self._observers.append(observer)
+
+    @property
+    def flood_stats(self) -> FloodCounters:
+        """The limiter's flood-control counters."""
+        return self.limiter.stats
+
     def _observe(self, method: str, status: str, seconds: float) -> None:
-        for observer in self.request_observers:
+        for observer in self._observers:
             try:
                 observer(method, status, seconds)
             except Exception:  # an observer must never fail a call
@@ -107,6 +155,8 @@ class TelegramBotService:
 
     async def start(self) -> None:
         """Check the token with getMe; an invalid token raises BotUnauthorizedError."""
+        # From here on the token is redacted from botqueue's log lines and dead letters.
+        register_secret(self._token)
         # initialize() opens the HTTP client and calls getMe (cached afterwards).
         await self.call("getMe", self.bot.initialize)
         self.bot_id = self.bot.id
@@ -116,11 +166,18 @@ class TelegramBotService:
         await self.call("getMe", self.bot.get_me)
 
     async def aclose(self) -> None:
-        """Stop probing and close HTTP connections."""
+        """Stop probing, close HTTP connections, the ledger and the limiter it owns (giving a
+        shared budget's lease back). A second call does nothing: a consumer closes the service
+        it started, and its owner may too."""
+        if self._closed:
+            return
+        self._closed = True
         await self.breaker.aclose()
         await self.links.aclose()
         with contextlib.suppress(TelegramError):
             await self.bot.shutdown()
+        if self._owns_limiter:
+            await self.limiter.aclose()
 
     async def call(
         self,

@@ -17,7 +17,6 @@ from botqueue.config import load_settings
 from botqueue.operations import InviteUser, RemoveUser, VerifyPermissions
 from botqueue.service import Outcome
 from botqueue.telegram.service import TelegramBotService
-from botqueue.worker import telegram_service
 
 RAISING_USER = 900_001
 """Every operation of this user raises ZeroDivisionError (a bug for this user only)."""
@@ -32,7 +31,7 @@ class PoisonedService:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        # start, aclose, bot_state, limiter, request_observers: the worker's observability
+        # start, aclose, bot_state, add_request_observer, flood_stats: the worker's observability
         # and its bot-wide pauses see the real service.
         return getattr(self.inner, name)
 
@@ -59,4 +58,4 @@ class PoisonedService:
 
 def service() -> PoisonedService:
     """The factory the worker's loader calls: the configured Telegram service, poisoned."""
-    return PoisonedService(telegram_service(load_settings()))
+    return PoisonedService(TelegramBotService.from_settings(load_settings()))

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from botqueue.receive_outage import RECEIVE_RETRY_CAP_SECONDS
+from botqueue.consumer.outage import RECEIVE_RETRY_CAP_SECONDS
 from botqueue.transports.sqlite import SqliteTransport
 from botqueue.transports.sqs import SqsTransport
 from botqueue.transports.sqs_client import RECEIVE_NETWORK_ATTEMPTS, create_client

@@ -12,9 +12,9 @@ from botocore.exceptions import EndpointConnectionError
 from structlog.testing import capture_logs
 
 from botqueue import BotQueueConsumer, BotQueueProducer
+from botqueue.consumer.outage import RECEIVE_RETRY_CAP_SECONDS, ReceiveOutage
 from botqueue.errors import EnqueueError, TransportError
 from botqueue.operations import InviteUser
-from botqueue.receive_outage import RECEIVE_RETRY_CAP_SECONDS, ReceiveOutage
 from botqueue.transports import ReceivedMessage, SqliteTransport
 from botqueue.transports.base import OutgoingMessage
 from botqueue.transports.sqs_client import RECEIVE_NETWORK_ATTEMPTS, end_receive_retries

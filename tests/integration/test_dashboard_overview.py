@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from botqueue.bot_state import Unavailable
 from botqueue.logs import register_secret
+from botqueue.service import Unavailable
 from botqueue.transports import OutgoingMessage, SqliteTransport
 from botqueue.transports.sqs import SqsTransport
 from botqueue.transports.sqs_client import SqsClientConfig

@@ -16,12 +16,12 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
-from botqueue.bot_state import Unavailable
 from botqueue.dashboard import create_app
 from botqueue.dashboard.state import DASHBOARD, Dashboard
 from botqueue.errors import TransportError
 from botqueue.observability.bot_metrics import BotStateCollector
 from botqueue.observability.metrics import Metrics
+from botqueue.service import Unavailable
 from botqueue.transports import OutgoingMessage, Transport
 from botqueue.transports.base import QueueStats
 

@@ -17,7 +17,8 @@ from botqueue.errors import RetryableError
 from botqueue.operations import RemoveUser, VerifyPermissions
 from botqueue.sandbox import SandboxControl, SandboxServer
 from botqueue.telegram.errors import TelegramRetryableError
-from botqueue.telegram.limiter import FloodLimiter, RateLimits, SlidingWindow
+from botqueue.telegram.flood import Budget, FakeClock
+from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.service import TelegramBotService, bot_api_base
 from botqueue.transports import SqliteTransport
 
@@ -131,14 +132,15 @@ async def test_300_operations_under_a_30_per_second_limit(
 
 
 async def test_sliding_window_never_exceeds_its_rate() -> None:
-    window = SlidingWindow(5)
+    clock = FakeClock()  # virtual time: every wait of the window and the calls is the clock's
+    window = Budget(None, 5, clock=clock)
     calls: list[tuple[float, float]] = []
 
     async def call(duration: float) -> None:
         async with window.slot():
-            started = time.monotonic()
-            await asyncio.sleep(duration)
-            calls.append((started, time.monotonic()))
+            started = clock.now()
+            await clock.sleep(duration)
+            calls.append((started, clock.now()))
 
     await asyncio.gather(*(call(0.001 * (n % 7)) for n in range(12)))
     # Wherever inside (start, end) a server checked each call, no one-second window holds more
@@ -153,16 +155,16 @@ async def test_sliding_window_never_exceeds_its_rate() -> None:
 
 async def test_sliding_window_spaces_its_grants() -> None:
     """A burst of waiting callers is let through one spacing apart, not all at once."""
-    window = SlidingWindow(20)
+    clock = FakeClock()
+    window = Budget(None, 20, clock=clock)
     granted: list[float] = []
 
     async def call() -> None:
         async with window.slot():
-            granted.append(time.monotonic())
+            granted.append(clock.now())
 
     await asyncio.gather(*(call() for _ in range(10)))
     gaps = [b - a for a, b in itertools.pairwise(granted)]
-    # Lower bounds only: a slow machine widens the gaps, it cannot narrow them.
     assert min(gaps) >= window.period / window.limit - 0.002
 
 

@@ -4,7 +4,6 @@ strict one-second server window still never sees more than N calls (no 429)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 
@@ -14,13 +13,19 @@ import pytest
 from botqueue.operations import VerifyPermissions
 from botqueue.sandbox import SandboxControl, SandboxServer
 from botqueue.sandbox.faults import FloodControl
+from botqueue.telegram.flood import Budget, FakeClock, MemoryStore, RoundTrips, rule
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.service import TelegramBotService
-from botqueue.telegram.window import RoundTrips, SlidingWindow
 
 PREMIUM = "-1001000000001"
 N, LATENCY, JITTER, SECONDS = 20, 0.1, 0.2, 5.0
 FLOORS = LATENCY * (1 - JITTER)  # the least a call's two legs can add up to
+
+
+def credit_of(budget: Budget) -> float:
+    """The credit an in-process budget gives its next answered call."""
+    assert isinstance(budget.store, MemoryStore)
+    return rule.credit(budget.store.state, budget.window, budget.owner)
 
 
 def test_round_trips_wait_for_enough_answers_over_two_periods() -> None:
@@ -40,25 +45,27 @@ def test_round_trips_wait_for_enough_answers_over_two_periods() -> None:
 
 
 async def test_no_credit_for_a_call_never_stamped_or_that_raised() -> None:
-    window = SlidingWindow(8)
-    while window.credit() == 0:  # 200 ms round trips, stamped: the estimate starts
-        slot = await window.acquire()
-        slot.sent_at = time.monotonic() - 0.2
-        window.release(slot)
-    assert window.credit() == pytest.approx(0.1 * window.period)  # the cap
+    clock = FakeClock()
+    budget = Budget(None, 8, clock=clock)
+    assert isinstance(budget.store, MemoryStore)
+    while budget.fastest() is None:  # 200 ms round trips, stamped: the estimate starts
+        grant = await budget.acquire()
+        assert grant is not None
+        clock.advance(0.2)
+        await budget.release(grant, clock.now() - 0.2, clock.now())
+    assert credit_of(budget) == pytest.approx(0.1 * budget.period)  # the cap
 
     async def cools_down_early(stamp: bool, fail: bool) -> bool:
-        await asyncio.sleep(window.period)  # every earlier cool-down is over
-        assert window.idle
-        with pytest.raises(RuntimeError) if fail else contextlib.nullcontext():
-            async with window.slot() as slot:
-                if stamp:
-                    slot.sent_at = time.monotonic() - 0.2
-                if fail:
-                    raise RuntimeError("timed out")
+        clock.advance(budget.period)  # every earlier cool-down is over
+        assert budget.idle
+        grant = await budget.acquire()
+        assert grant is not None
+        clock.advance(0.2)
+        sent_at = clock.now() - 0.2 if stamp else None
+        await budget.release(grant, sent_at, clock.now(), answered=not fail)
         # Half the credit before a full period after the completion.
-        await asyncio.sleep(window.period - 0.05)
-        return window.idle
+        clock.advance(budget.period - 0.05)
+        return budget.idle
 
     assert await cools_down_early(stamp=True, fail=False)
     assert not await cools_down_early(stamp=False, fail=False)
@@ -67,15 +74,14 @@ async def test_no_credit_for_a_call_never_stamped_or_that_raised() -> None:
 
 async def test_slow_first_calls_and_asymmetric_legs_stay_in_a_strict_window() -> None:
     """In-process: the real strict window of the sandbox, checking each call between its legs."""
-    server, window, rng = FloodControl(), SlidingWindow(10), random.Random(3)
+    server, window, rng = FloodControl(), Budget(None, 10), random.Random(3)
     server.set_rate(10)
     refused, calls = 0, 0
     deadline = time.monotonic() + SECONDS
 
     async def call() -> None:
         nonlocal refused, calls
-        async with window.slot() as slot:
-            slot.sent()
+        async with window.slot():
             calls += 1
             # The first calls open connections (a 300 ms handshake before the request);
             # afterwards 60 ms out and 20 ms back, each ±20%.
@@ -89,7 +95,7 @@ async def test_slow_first_calls_and_asymmetric_legs_stay_in_a_strict_window() ->
 
     await asyncio.gather(*(caller() for _ in range(20)))
     assert refused == 0
-    assert 0 < window.credit() <= 0.08 * 0.8  # within the least of out + back
+    assert 0 < credit_of(window) <= 0.08 * 0.8  # within the least of out + back
 
 
 async def test_a_limiter_at_a_distance_draws_no_429(
@@ -120,17 +126,16 @@ async def test_the_credit_stays_within_the_legs(
     """The whole round trip before the server's check, or after it: still no 429."""
     await control.set_flood(N)
     await control.set_latency("*", LATENCY, jitter=JITTER, request_share=request_share)
-    window, statuses = SlidingWindow(N), list[int]()
+    window, statuses = Budget(None, N), list[int]()
     deadline = time.monotonic() + SECONDS
     async with httpx.AsyncClient(base_url=f"{sandbox.api_base}{sandbox.token}/") as client:
 
         async def caller() -> None:
             while time.monotonic() < deadline:
-                async with window.slot() as slot:
-                    slot.sent()
+                async with window.slot():
                     statuses.append((await client.post("getMe")).status_code)
 
         await asyncio.gather(*(caller() for _ in range(2 * N)))
     assert set(statuses) == {200}
     assert (await control.requests())["rate_limited"] == 0
-    assert 0 < window.credit() <= FLOORS
+    assert 0 < credit_of(window) <= FLOORS

@@ -18,9 +18,9 @@ import redis
 from botqueue.config import load_settings
 from botqueue.errors import ConfigurationError, RetryableError
 from botqueue.sandbox import SandboxControl, SandboxControlError, SandboxServer
+from botqueue.telegram import TelegramBotService
 from botqueue.telegram.links import LedgerUnavailable, MemoryLedger, SqliteLedger, open_ledger
 from botqueue.telegram.links_redis import SKEW_SECONDS, RedisLedger
-from botqueue.worker import telegram_service
 from tests.factories import DAN, invite
 from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by name)
     RedisServer,
@@ -177,7 +177,7 @@ async def test_the_worker_wires_the_default_from_its_settings() -> None:
         telegram_bot_token=TOKEN,
         telegram_rate_limit_url="redis://cache:6379/0",
     )
-    service = telegram_service(settings)
+    service = TelegramBotService.from_settings(settings)
     assert isinstance(service.links, RedisLedger) and service.links.name == "redis://cache:6379/0"
     await service.links.aclose()
     with pytest.raises(ConfigurationError, match="TELEGRAM_INVITE_LEDGER_URL") as caught:

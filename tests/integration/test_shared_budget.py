@@ -18,8 +18,8 @@ from telegram.request import HTTPXRequest
 from botqueue import BotQueueProducer
 from botqueue.operations import RemoveUser, VerifyPermissions
 from botqueue.sandbox import SandboxControl, SandboxServer
-from botqueue.telegram.budget import open_budget, sidecar_path
-from botqueue.telegram.budget_redis import RedisStore
+from botqueue.telegram.flood import State, open_budget, sidecar_path
+from botqueue.telegram.flood.store_redis import RedisStore
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.service import TelegramBotService, bot_api_base
 from botqueue.transports import SqliteTransport
@@ -88,12 +88,19 @@ def held_slots(db_url: str, budget_url: str | None, token: str) -> int:
         path = sidecar_path(db_url)
         assert path is not None
         with contextlib.closing(sqlite3.connect(path)) as conn:
-            row = conn.execute("SELECT count(*) FROM busy WHERE expires > ?", (time.time(),))
-            return int(row.fetchone()[0])
-    key = RedisStore(budget_url, token).busy
+            row = conn.execute("SELECT state FROM flood_state").fetchone()
+        state, now = State.loads(row[0] if row else None), time.time()
+    else:
+        state, now = redis_state(budget_url, token)
+    return sum(1 for expires in state.busy.values() if expires > now)
+
+
+def redis_state(budget_url: str, token: str) -> tuple[State, float]:
+    """The token's budget state in Redis, and the server's time."""
     with redis.Redis.from_url(budget_url) as client:
         seconds, micros = client.time()
-        return int(client.zcount(key, seconds + micros / 1e6, "+inf"))
+        blob = client.get(RedisStore(budget_url, token).key)
+    return State.loads(blob), seconds + micros / 1e6
 
 
 async def test_three_workers_on_one_token_draw_no_429(
@@ -190,11 +197,9 @@ async def test_redis_stopped_mid_run_then_shared_again(
         await until(lambda: shared_is(1))
         await enqueue_removals(db_url, control, 20, 10)
         await until(done)
-        workers = RedisStore(own_redis.url, sandbox.token).workers
-        with redis.Redis.from_url(own_redis.url) as client:
-            assert client.zcard(workers) == 1
-            assert await worker.stop() == 0
-            assert client.zcard(workers) == 0  # it left at its shutdown
+        assert len(redis_state(own_redis.url, sandbox.token)[0].workers) == 1
+        assert await worker.stop() == 0
+        assert not redis_state(own_redis.url, sandbox.token)[0].workers  # it left at shutdown
     output = worker.output()
     assert output.count(UNREACHABLE) == 1, output
     assert output.count(REJOINED) == 1, output

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from botqueue import BotQueueConsumer, BotQueueProducer, PermanentError, RetryableError
+from botqueue.consumer import Retrying, Settled
 from botqueue.retry import Backoff
 from botqueue.transports import OutgoingMessage, SqliteTransport
 from tests.conftest import FakeClock
@@ -38,8 +39,10 @@ async def test_backoff_schedule_through_visibility_then_dead_letter(
     delays = []
     for _ in range(4):
         (message,) = await clocked_transport.receive(1, wait_seconds=0)
-        assert await processor.process(message) is False
+        decision = await processor.process(message)
         delay = await seconds_until_visible(clocked_transport, clock)
+        # The processor says what it decided: a retry, visible again after that delay.
+        assert decision == Retrying(delay)
         delays.append(delay)
         # The message stays put, invisible: no delete-and-resend.
         assert (await clocked_transport.stats()).in_flight == 1
@@ -49,7 +52,7 @@ async def test_backoff_schedule_through_visibility_then_dead_letter(
     (message,) = await clocked_transport.receive(1, wait_seconds=0)
     assert message.receive_count == 5
     first_attempt = message.first_received_at
-    assert await processor.process(message) is True
+    assert await processor.process(message) == Settled("dead_lettered")
     (letter,) = await clocked_transport.dlq_list()
     assert json.loads(letter.body)["subscriptionId"] == "sub-1"
     failure = letter.failure

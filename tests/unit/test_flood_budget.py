@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -17,23 +18,25 @@ from structlog.testing import capture_logs
 from botqueue.config import load_settings
 from botqueue.errors import ConfigurationError
 from botqueue.observability.metrics import Metrics
-from botqueue.telegram.budget import (
-    Beat,
+from botqueue.telegram.flood import (
+    Budget,
     BudgetUnavailable,
-    LocalBudget,
-    StoreAnswer,
+    MemoryStore,
+    Rate,
+    State,
     open_budget,
+    rule,
     sidecar_path,
 )
-from botqueue.telegram.budget_redis import RedisStore
-from botqueue.telegram.budget_shared import SharedBudget
-from botqueue.telegram.budget_sqlite import SqliteStore
+from botqueue.telegram.flood.store import T, Work
+from botqueue.telegram.flood.store_redis import RedisStore
+from botqueue.telegram.flood.store_sqlite import SqliteStore
 from botqueue.telegram.limiter import FloodLimiter
 
 TOKEN = "123456789:AAE-secret-token-value"
 
 
-async def hold(budget: SharedBudget, seconds: float, calls: list[tuple[float, float]]) -> None:
+async def hold(budget: Budget, seconds: float, calls: list[tuple[float, float]]) -> None:
     """One call of ``seconds`` within the budget, recorded as (granted, completed)."""
     grant = await budget.acquire()
     assert grant is not None
@@ -44,7 +47,7 @@ async def hold(budget: SharedBudget, seconds: float, calls: list[tuple[float, fl
 
 
 async def test_workers_sharing_a_file_never_exceed_the_rate_together(tmp_path: Path) -> None:
-    budgets = [SharedBudget(SqliteStore(str(tmp_path / "f.db"), TOKEN), 10) for _ in range(3)]
+    budgets = [Budget(SqliteStore(str(tmp_path / "f.db"), TOKEN), 10) for _ in range(3)]
     calls: list[tuple[float, float]] = []
     await asyncio.gather(*(hold(b, 0.002 * (n % 5), calls) for n in range(12) for b in budgets))
     # A server checks each call somewhere between its grant and its completion: wherever,
@@ -60,11 +63,12 @@ async def test_workers_sharing_a_file_never_exceed_the_rate_together(tmp_path: P
 
 async def test_a_dead_workers_slot_comes_back_after_the_lease(tmp_path: Path) -> None:
     path = str(tmp_path / "f.db")
-    dead = SqliteStore(path, TOKEN)
+    dead = SqliteStore(path, TOKEN, lease=1.0)
     # A grant nobody will release or renew: its worker is gone.
-    assert (await dead.grant("gone:0", 1, 1.0, 1.0)).granted
+    take = functools.partial(rule.grant, rate=Rate.of(1), slot="gone:0", lease=1.0)
+    assert (await dead.transact(take)).granted
     await dead.aclose()
-    budget = SharedBudget(SqliteStore(path, TOKEN), 1, lease=1.0)
+    budget = Budget(SqliteStore(path, TOKEN, lease=1.0), 1)
     started = time.monotonic()
     grant = await budget.acquire()
     assert grant is not None and grant.shared
@@ -76,34 +80,15 @@ async def test_a_dead_workers_slot_comes_back_after_the_lease(tmp_path: Path) ->
 class FlakyStore:
     """An SqliteStore that can be made unreachable."""
 
-    def __init__(self, inner: SqliteStore) -> None:
-        self.inner, self.up, self.name = inner, True, "flaky"
+    shared = True
 
-    def _check(self) -> None:
+    def __init__(self, inner: SqliteStore) -> None:
+        self.inner, self.up, self.name, self.lease = inner, True, "flaky", inner.lease
+
+    async def transact(self, work: Work[T]) -> T:
         if not self.up:
             raise BudgetUnavailable("ConnectionError: refused")
-
-    async def grant(self, slot: str, limit: int, period: float, lease: float) -> StoreAnswer:
-        self._check()
-        return await self.inner.grant(slot, limit, period, lease)
-
-    async def release(self, slot: str, ago: float, period: float) -> None:
-        self._check()
-        await self.inner.release(slot, ago, period)
-
-    async def pause(self, seconds: float) -> float:
-        self._check()
-        return await self.inner.pause(seconds)
-
-    async def heartbeat(
-        self, owner: str, slots: list[str], lease: float, adopt: list[float]
-    ) -> Beat:
-        self._check()
-        return await self.inner.heartbeat(owner, slots, lease, adopt)
-
-    async def leave(self, owner: str, slots: list[str]) -> None:
-        self._check()
-        await self.inner.leave(owner, slots)
+        return await self.inner.transact(work)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -111,8 +96,8 @@ class FlakyStore:
 
 async def test_unreachable_store_falls_back_then_rejoins(tmp_path: Path) -> None:
     path = str(tmp_path / "f.db")
-    store = FlakyStore(SqliteStore(path, TOKEN))
-    budget = SharedBudget(store, 20, lease=3.0, fallback_share=0.5)
+    store = FlakyStore(SqliteStore(path, TOKEN, lease=3.0))
+    budget = Budget(store, 20, fallback_share=0.5)
     limiter = FloodLimiter(budget=budget)
 
     async def call() -> None:
@@ -140,23 +125,25 @@ async def test_unreachable_store_falls_back_then_rejoins(tmp_path: Path) -> None
     await limiter.aclose()
     # The calls made alone were handed to the store at the rejoin (their cool-downs count).
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT count(*) FROM done").fetchone()[0] >= 2
+        blob = conn.execute("SELECT state FROM flood_state").fetchone()[0]
+    assert len(State.loads(blob).done) >= 2
 
 
 def test_the_default_budget_follows_the_queue(tmp_path: Path) -> None:
     queue = f"sqlite:///{tmp_path / 'queue.db'}"
     assert sidecar_path(queue) == str(tmp_path / "queue.flood.db")
     shared = open_budget(30, token=TOKEN, queue_url=queue)
-    assert isinstance(shared, SharedBudget) and isinstance(shared.store, SqliteStore)
+    assert isinstance(shared.store, SqliteStore)
     assert shared.store.path == str(tmp_path / "queue.flood.db")
     sqs = "https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo"
-    assert isinstance(open_budget(30, token=TOKEN, queue_url=sqs), LocalBudget)
-    assert isinstance(open_budget(30, token=TOKEN, url="local", queue_url=queue), LocalBudget)
+    assert isinstance(open_budget(30, token=TOKEN, queue_url=sqs).store, MemoryStore)
+    local = open_budget(30, token=TOKEN, url="local", queue_url=queue)
+    assert isinstance(local.store, MemoryStore)
     on_redis = open_budget(30, token=TOKEN, url="redis://:pw@127.0.0.1:1/0", queue_url=sqs)
-    assert isinstance(on_redis, SharedBudget) and isinstance(on_redis.store, RedisStore)
+    assert isinstance(on_redis.store, RedisStore)
     assert on_redis.store.name == "redis://127.0.0.1:1/0"  # no password in logs
     explicit = open_budget(30, token=TOKEN, url=f"sqlite:///{tmp_path / 'b.db'}", queue_url=sqs)
-    assert isinstance(explicit, SharedBudget) and isinstance(explicit.store, SqliteStore)
+    assert isinstance(explicit.store, SqliteStore)
 
 
 @pytest.mark.parametrize(
@@ -199,6 +186,6 @@ async def test_the_shared_gauge_shows_only_for_a_shared_budget(tmp_path: Path) -
         return metrics.registry.get_sample_value("botqueue_flood_budget_shared")
 
     assert gauge(FloodLimiter()) is None
-    shared = FloodLimiter(budget=SharedBudget(SqliteStore(str(tmp_path / "f.db"), TOKEN), 5))
+    shared = FloodLimiter(budget=Budget(SqliteStore(str(tmp_path / "f.db"), TOKEN), 5))
     assert gauge(shared) == 1.0
     await shared.aclose()

@@ -163,7 +163,7 @@ async def test_dlq_records_carry_no_token(
 
 
 def test_the_per_operation_line_is_the_same_on_the_direct_path() -> None:
-    from botqueue.hooks import LoggingHooks
+    from botqueue.consumer import LoggingHooks
     from botqueue.operations import InviteUser
     from botqueue.service import Outcome
     from botqueue.transports import ReceivedMessage

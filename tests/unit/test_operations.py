@@ -16,9 +16,8 @@ from botqueue import (
     OperationValidationError,
     RemoveUser,
     VerifyPermissions,
-    build_operation,
-    decode_operation,
 )
+from botqueue.operations import build_operation, decode_operation
 
 WHEN = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 INVITE = InviteUser(

@@ -18,8 +18,8 @@ from botqueue import (
     RemoveUser,
     SyncBotQueueProducer,
     VerifyPermissions,
-    decode_operation,
 )
+from botqueue.operations import decode_operation
 from botqueue.transports import MAX_MESSAGE_BYTES, OutgoingMessage, SendResult, SqliteTransport
 
 from ..conftest import FakeClock

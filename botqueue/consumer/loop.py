@@ -1,4 +1,4 @@
-"""BotQueueConsumer: long-polls the queue and runs operations, ordered within each group."""
+"""BotQueueConsumer: starts the service, long-polls the queue and runs each group's chain."""
 
 from __future__ import annotations
 
@@ -7,19 +7,27 @@ import contextlib
 import random
 import time
 from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 import structlog
 
-from .bot_state import BotState, bot_state_of, first_of
-from .errors import FatalError
-from .hooks import ConsumerHooks, HookSet, LoggingHooks, operation_fields
+from ..errors import FatalError
+from ..retry import Backoff
+from ..service import BotService, BotState, Lifecycle
+from ..transports.base import ReceivedMessage, Transport
+from ..transports.configured import configured_transport
+from .chain import ChainRunner, by_group
+from .hooks import ConsumerHooks, HookSet, LoggingHooks
 from .inflight import AckBuffer, VisibilityKeeper
+from .outage import ReceiveOutage
 from .processor import MessageProcessor
-from .receive_outage import ReceiveOutage
-from .retry import Backoff
-from .service import BotService
-from .transports.base import ReceivedMessage, Transport
-from .transports.configured import configured_transport
+from .setup import ConsumerOptions, configure_process, load_configuration
+from .startup import start_service
+from .waits import first_of, receive_unless_stopped
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = structlog.get_logger("botqueue.consumer")
 
@@ -33,11 +41,16 @@ def _describe(state: BotState) -> str:
 
 
 class BotQueueConsumer:
-    """Consumes bot operations: ``await start()``, then ``await stop()`` for a graceful end.
+    """Consumes bot operations: ``await start()`` (or ``async with``), then ``await stop()``.
 
-    Up to ``concurrency`` messages are held at once, across groups; messages of one group run
-    one after another. ``run()`` runs until stopped (or, with ``drain``, until the queue is
-    empty and nothing is in flight).
+    ``start()`` starts the service first (its declared ``start()``, retried through Telegram's
+    blips, as the worker does), then receives in the background. Up to ``concurrency``
+    messages are held at once, across groups; messages of one group run one after another.
+    ``run()`` runs until stopped (or, with ``drain``, until the queue is empty and nothing is
+    in flight). ``stop()`` finishes or hands back what is held and closes the service.
+
+    Without a transport, the consumer reads the worker's configuration (botqueue.config:
+    the queue URLs and BOTQUEUE_* settings, the log level); arguments given override it.
     """
 
     def __init__(
@@ -47,10 +60,10 @@ class BotQueueConsumer:
         *,
         queue_url: str | None = None,
         dlq_url: str | None = None,
-        concurrency: int = 10,
-        visibility_timeout: float = 30.0,
-        wait_time_seconds: float = 20.0,
-        grace_period: float = 30.0,
+        concurrency: int | None = None,
+        visibility_timeout: float | None = None,
+        wait_time_seconds: float | None = None,
+        grace_period: float | None = None,
         operation_timeout: float | None = None,
         backoff: Backoff | None = None,
         drop_permanent: bool = False,
@@ -58,25 +71,37 @@ class BotQueueConsumer:
         log_operations: bool = True,
         drain: bool = False,
         rng: random.Random | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        if transport is None and settings is None:
+            settings = load_configuration()
+        self.settings = settings
+        options = ConsumerOptions.resolve(
+            settings,
+            concurrency=concurrency,
+            visibility_timeout=visibility_timeout,
+            wait_time_seconds=wait_time_seconds,
+            grace_period=grace_period,
+            operation_timeout=operation_timeout,
+        )
         self._owns_transport = transport is None
         # No transport and no URL: the configured queue, as the worker command reads it.
         self.transport = transport or configured_transport(
-            queue_url, dlq_url, visibility_timeout=visibility_timeout
+            queue_url, dlq_url, settings=settings, visibility_timeout=options.visibility_timeout
         )
-        self.concurrency = concurrency
-        self.visibility_timeout = visibility_timeout
-        self.wait_time_seconds = wait_time_seconds
-        self.grace_period = grace_period
+        self.concurrency = options.concurrency
+        self.visibility_timeout = options.visibility_timeout
+        self.wait_time_seconds = options.wait_time_seconds
+        self.grace_period = options.grace_period
         self.drain = drain
         all_hooks = [LoggingHooks(), *hooks] if log_operations else list(hooks)
         self.hooks = HookSet(all_hooks)
         self._stopping = asyncio.Event()
-        self.bot_state = bot_state_of(service)
+        self.lifecycle = Lifecycle.of(service)
+        """What the service declares beyond its operations (start, aclose, bot state)."""
+        self.bot_state = self.lifecycle.bot_state
         self.acks = AckBuffer(self.transport, on_deleted=self.hooks.on_deleted)
-        self.keeper = VisibilityKeeper(self.transport, visibility_timeout)
+        self.keeper = VisibilityKeeper(self.transport, self.visibility_timeout)
         self.processor = MessageProcessor(
             service,
             self.transport,
@@ -87,15 +112,17 @@ class BotQueueConsumer:
             drop_permanent=drop_permanent,
             rng=rng or random.Random(),
             on_fatal=self._on_fatal,
-            operation_timeout=operation_timeout,
+            operation_timeout=options.operation_timeout,
             bot_state=self.bot_state,
             stopping=self._stopping,
         )
+        self.chains = ChainRunner(self.processor, self._stopping, on_finished=self._free)
         self.fatal_error: FatalError | None = None
         self._held = 0
         self._capacity = asyncio.Condition()
-        self._chains: set[asyncio.Task[None]] = set()
+        self._chains: set[asyncio.Task[list[ReceivedMessage]]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._service_started = False
         self.last_poll = time.monotonic()
         """time.monotonic() of the receive loop's latest iteration (liveness checks read it)."""
 
@@ -111,32 +138,66 @@ class BotQueueConsumer:
         return self._held
 
     async def start(self) -> None:
-        """Start consuming in the background and return."""
-        if self._loop_task is not None:
+        """Start the service, then consume in the background; return once consuming.
+
+        Returns early, consuming nothing, when ``stop()`` comes during the service's start.
+
+        Raises:
+            ConfigurationError: the service refused to start (e.g. the token was rejected).
+        """
+        if self._loop_task is not None or self._stopping.is_set():
             return
+        if self.settings is not None:
+            configure_process(self.settings)
+        try:
+            started = await start_service(self.lifecycle, self._stopping)
+        except BaseException:
+            await self._shutdown()
+            raise
+        if not started:
+            log.info("stopped before the service started")
+            return
+        self._service_started = True
+        self.hooks.on_service_started()
         self.keeper.start()
         self._loop_task = asyncio.create_task(self._receive_loop(), name="botqueue-receive")
 
     async def run(self) -> None:
-        """Consume until stopped (or drained), then shut down gracefully.
+        """Start, consume until stopped (or drained), then shut down gracefully.
 
         Raises:
+            ConfigurationError: the service refused to start.
             FatalError: a service error stopped the worker (its message was handed back).
         """
         await self.start()
-        assert self._loop_task is not None
-        await asyncio.shield(self._loop_task)
+        if self._loop_task is not None:
+            await asyncio.shield(self._loop_task)
         await self._shutdown()
         if self.fatal_error is not None:
             raise self.fatal_error
 
     async def stop(self) -> None:
-        """Stop receiving, finish or hand back what is held, and release the transport."""
+        """Stop receiving, finish or hand back what is held, close the service and release
+        the transport."""
         self._stopping.set()
         if self._loop_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         await self._shutdown()
+
+    async def __aenter__(self) -> BotQueueConsumer:
+        """``start()``."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """``stop()``."""
+        await self.stop()
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -195,31 +256,10 @@ class BotQueueConsumer:
         wait = self.wait_time_seconds
         if self.drain:
             wait = min(wait, _DRAIN_POLL_SECONDS)
-        receive = asyncio.ensure_future(
-            self.transport.receive(
-                count,
-                wait_seconds=wait,
-                visibility_timeout=self.visibility_timeout,
-            )
+        receive = self.transport.receive(
+            count, wait_seconds=wait, visibility_timeout=self.visibility_timeout
         )
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not receive.done():
-            # Transports hand back anything they had claimed when a receive is cancelled.
-            receive.cancel()
-        try:
-            return await receive
-        except asyncio.CancelledError:
-            if receive.cancelled() and not self._cancelling():
-                return []
-            raise
-
-    @staticmethod
-    def _cancelling() -> bool:
-        # True when it is this task, not the receive, that is being cancelled.
-        task = asyncio.current_task()
-        return task is not None and task.cancelling() > 0
+        return await receive_unless_stopped(receive, self._stopping)
 
     async def _drained(self) -> bool:
         if self._held:
@@ -231,51 +271,13 @@ class BotQueueConsumer:
     # -- running groups -------------------------------------------------------------------
 
     def _start_chains(self, messages: list[ReceivedMessage]) -> None:
-        chains: dict[str, list[ReceivedMessage]] = {}
         for message in messages:
-            chains.setdefault(message.group_id, []).append(message)
             self.keeper.hold(message)
         self._held += len(messages)
-        for chain in chains.values():
-            task = asyncio.create_task(self._run_chain(chain))
+        for chain in by_group(messages):
+            task = asyncio.create_task(self.chains.run(chain))
             self._chains.add(task)
             task.add_done_callback(self._chains.discard)
-
-    async def _run_chain(self, chain: list[ReceivedMessage]) -> None:
-        index = 0
-        try:
-            while index < len(chain) and not self._stopping.is_set():
-                settled = await self._process(chain[index])
-                index += 1
-                await self._free(1)
-                if not settled:
-                    break
-        finally:
-            # Unstarted (or interrupted) messages go back at once, in order, never run ahead of
-            # a failed one: the group stays blocked while that one is in flight.
-            rest = chain[index:]
-            if rest:
-                await asyncio.shield(self._hand_back(rest))
-
-    async def _process(self, message: ReceivedMessage) -> bool:
-        try:
-            return await self.processor.process(message)
-        except Exception:
-            # A bug, not a failed operation: leave the message in flight so it comes back
-            # after its visibility timeout, and keep the worker alive.
-            self.keeper.release(message.receipt)
-            log.exception("internal error while processing", **operation_fields(None, message))
-            return False
-
-    async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
-        for message in messages:
-            self.keeper.release(message.receipt)
-        try:
-            async with self.keeper.lock:
-                await self.transport.change_visibility_batch([(m.receipt, 0.0) for m in messages])
-        except Exception as error:
-            log.warning("could not hand messages back", error=repr(error), count=len(messages))
-        await self._free(len(messages))
 
     async def _free(self, count: int) -> None:
         async with self._capacity:
@@ -294,6 +296,11 @@ class BotQueueConsumer:
                 await asyncio.wait(pending)
         await self.keeper.stop()
         await self.acks.flush()
+        if self._service_started:
+            # The consumer started the service, so it closes it (a shared budget's lease is
+            # given back here, while the loop still runs).
+            self._service_started = False
+            await self.lifecycle.aclose()
         if self._owns_transport:
             await self.transport.aclose()
             self._owns_transport = False

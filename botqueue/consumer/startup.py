@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
 
-from .errors import ConfigurationError, FatalError, RetryableError
-from .retry import Backoff
-from .service import BotService
+from ..errors import ConfigurationError, FatalError, RetryableError
+from ..retry import Backoff
+from ..service import Lifecycle
+from .waits import first_of
 
 log = structlog.get_logger("botqueue.worker")
 
@@ -72,12 +73,12 @@ class StopSignals:
 
 
 async def start_service(
-    service: BotService,
+    lifecycle: Lifecycle,
     stop: asyncio.Event | None = None,
     *,
     backoff: Backoff = START_BACKOFF,
 ) -> bool:
-    """Call the service's optional ``start()`` until it succeeds; False if ``stop`` came first.
+    """Call the service's declared ``start()`` until it succeeds; False if ``stop`` came first.
 
     A retryable failure (5xx, timeout, refused connection, 429) is logged and tried again
     after ``backoff`` (or Telegram's retry_after when longer).
@@ -85,14 +86,14 @@ async def start_service(
     Raises:
         ConfigurationError: the service refused for good (e.g. the bot token was rejected).
     """
-    start = getattr(service, "start", None)
+    start = lifecycle.start
     if start is None:
         return True
     stop = stop or asyncio.Event()
     attempt = 0
     while True:
         try:
-            if not await _unless_stopped(start(), stop):
+            if not await first_of(start(), stop):
                 return False
             if attempt:
                 log.info("service started", attempts=attempt + 1)
@@ -112,23 +113,3 @@ async def start_service(
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():
                 return False
-
-
-async def _unless_stopped(work: Awaitable[object], stop: asyncio.Event) -> bool:
-    """Await ``work``; False (and ``work`` cancelled) if ``stop`` is set first."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    finally:
-        stopped.cancel()
-    if task.done():
-        task.result()  # raises what start() raised
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    return False

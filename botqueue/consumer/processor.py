@@ -1,4 +1,4 @@
-"""Processing one received message: decode, perform, then ack, retry or dead-letter it."""
+"""Processing one received message: decode, perform, then settle, retry or hand it back."""
 
 from __future__ import annotations
 
@@ -8,21 +8,49 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import structlog
 
-from .bot_state import BotState, first_of
-from .errors import DecodeError, FatalError, OperationError, OperationTimeoutError
-from .failure import FailureKind, FailureRecord
+from ..errors import DecodeError, FatalError, OperationError, OperationTimeoutError
+from ..failure import FailureKind, FailureRecord
+from ..logs import redact_secrets, redact_value
+from ..operations import AnyOperation, decode_operation
+from ..retry import Backoff, DeadLetterIt, Drop, RetryIn, decide
+from ..service import BotService, BotState, Outcome, dispatch
+from ..transports.base import ReceivedMessage, Transport
 from .hooks import ConsumerHooks, operation_fields
 from .inflight import AckBuffer, VisibilityKeeper
-from .logs import redact_secrets, redact_value
-from .operations import AnyOperation, decode_operation
-from .retry import Backoff, DeadLetterIt, Drop, RetryIn, decide
-from .service import BotService, Outcome, dispatch
-from .transports.base import ReceivedMessage, Transport
+from .waits import first_of
 
 log = structlog.get_logger("botqueue.consumer")
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The message is off the queue: done, dead-lettered or dropped."""
+
+    how: Literal["done", "dead_lettered", "dropped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The attempt failed; the message is visible again in ``seconds`` (None: after its
+    visibility timeout, when it could not be settled, e.g. the DLQ refused the write)."""
+
+    seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HandedBack:
+    """Not attempted (or its attempt not counted): given back, visible in ``seconds``, because
+    the bot is paused beyond the consumer's stop or a fatal error stops the worker."""
+
+    seconds: float
+
+
+Decision = Settled | Retrying | HandedBack
+"""What the processor did with one message. Anything but Settled blocks its group."""
 
 
 @dataclass
@@ -41,21 +69,19 @@ class MessageProcessor:
     operation_timeout: float | None = None
     """Seconds one attempt may take before it fails as OperationTimeoutError (None: no limit)."""
     bot_state: BotState | None = None
-    """The service's bot-wide conditions (see botqueue.bot_state), when it reports them."""
+    """The service's bot-wide conditions (botqueue.service.BotState), when it reports them."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the worker stops: a wait for the bot ends and hands its message back."""
     _named_returns: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
 
-    async def process(self, message: ReceivedMessage) -> bool:
-        """Process a message; True when it is settled (done, dead-lettered or dropped), False
-        when it stays on the queue (retry scheduled), so later messages of its group must wait.
-        """
+    async def process(self, message: ReceivedMessage) -> Decision:
+        """Process a message and settle, retry or hand it back; say which."""
         try:
             op = decode_operation(message.body)
         except DecodeError as error:
             return await self._dead_letter(None, message, error, "undecodable")
-        if not await self._until_available(op, message, None):
-            return False
+        if (handed_back := await self._until_available(op, message, None)) is not None:
+            return handed_back
         self.hooks.on_started(op, message)
         started = time.monotonic()
         while True:
@@ -66,15 +92,15 @@ class MessageProcessor:
                     return await self._failed(op, message, error)
                 # The bot's condition, not the operation's: run it again once the bot is
                 # available, in place, so no attempt and no receive is counted for it.
-                if not await self._until_available(op, message, error):
-                    return False
+                if (handed_back := await self._until_available(op, message, error)) is not None:
+                    return handed_back
                 continue
             break
         outcome = result if isinstance(result, Outcome) else self._as_outcome(result, op)
         self.keeper.release(message.receipt)
         self.acks.ack(message.receipt)
         self.hooks.on_success(op, message, outcome, time.monotonic() - started)
-        return True
+        return Settled("done")
 
     async def _perform(self, op: AnyOperation) -> object:
         if self.operation_timeout is None:
@@ -100,18 +126,20 @@ class MessageProcessor:
 
     async def _until_available(
         self, op: AnyOperation, message: ReceivedMessage, error: Exception | None
-    ) -> bool:
-        """Wait while the bot is paused (the keeper extends the message's visibility); False
-        when the worker stops first, the message then handed back for the rest of the pause."""
+    ) -> HandedBack | None:
+        """Wait while the bot is paused (the keeper extends the message's visibility); when
+        the worker stops first, hand the message back for the rest of the pause."""
         state = self.bot_state
         if state is None or state.unavailable() is None:
-            return True
-        if await first_of(state.wait_available(), self.stopping):
-            return True
+            return None
+        # Available again, unless the wait ended because the consumer (or an invocation's
+        # deadline) is stopping: then the message goes back for the rest of the pause.
+        if await first_of(state.wait_available(), self.stopping) and not self.stopping.is_set():
+            return None
         pause = state.unavailable()
         delay = pause.remaining if pause is not None and pause.remaining else 0.0
         await self._retry_later(op, message, error, delay, log_retry=False)
-        return False
+        return HandedBack(delay)
 
     def _as_outcome(self, result: object, op: AnyOperation) -> Outcome:
         # None is Python's "void": a plain success. Anything else that is not an Outcome is
@@ -129,12 +157,14 @@ class MessageProcessor:
                 )
         return Outcome()
 
-    async def _failed(self, op: AnyOperation, message: ReceivedMessage, error: Exception) -> bool:
+    async def _failed(
+        self, op: AnyOperation, message: ReceivedMessage, error: Exception
+    ) -> Decision:
         if isinstance(error, FatalError):
             # Not this message's fault: put it back untouched and stop the worker.
             await self._retry_later(op, message, error, 0.0, log_retry=False)
             self.on_fatal(error)
-            return False
+            return HandedBack(0.0)
         decision = decide(
             error,
             message.receive_count,
@@ -145,14 +175,14 @@ class MessageProcessor:
         )
         if isinstance(decision, RetryIn):
             await self._retry_later(op, message, error, decision.seconds)
-            return False
+            return Retrying(decision.seconds)
         if isinstance(decision, DeadLetterIt):
             return await self._dead_letter(op, message, error, decision.kind)
         assert isinstance(decision, Drop)
         self.keeper.release(message.receipt)
         self.acks.ack(message.receipt)
         self.hooks.on_dropped(op, message, error)
-        return True
+        return Settled("dropped")
 
     async def _retry_later(
         self,
@@ -184,7 +214,7 @@ class MessageProcessor:
         message: ReceivedMessage,
         error: Exception,
         kind: FailureKind,
-    ) -> bool:
+    ) -> Settled | Retrying:
         record = FailureRecord(
             # The DLQ outlives the logs and is read by people: never let the token into it.
             error=redact_secrets(str(error)),
@@ -211,6 +241,6 @@ class MessageProcessor:
                 kind=kind,
                 **operation_fields(op, message),
             )
-            return False
+            return Retrying(None)
         self.hooks.on_dead_letter(op, message, record)
-        return True
+        return Settled("dead_lettered")

@@ -7,14 +7,17 @@ from typing import Any
 
 import structlog
 
-from .logs import direct_emitter
-from .operations import AnyOperation, VerifyPermissions
-from .service import Outcome
-from .transports.base import ReceivedMessage
+from ..logs import direct_emitter
+from ..operations import AnyOperation, VerifyPermissions
+from ..service import Outcome
+from ..transports.base import ReceivedMessage
 
 
 class ConsumerHooks:
     """No-op base class: override the events you care about. Hooks must not raise."""
+
+    def on_service_started(self) -> None:
+        """The service started (its token was accepted); consuming begins."""
 
     def on_received(self, messages: Sequence[ReceivedMessage]) -> None:
         """A receive returned these messages (called once per non-empty receive)."""
@@ -144,6 +147,10 @@ class HookSet(ConsumerHooks):
             error=repr(error),
         )
 
+    def on_service_started(self) -> None:
+        """Call every hook's on_service_started."""
+        self._each("on_service_started")
+
     def on_received(self, messages: Sequence[ReceivedMessage]) -> None:
         """Call every hook's on_received."""
         self._each("on_received", messages)
@@ -189,6 +196,7 @@ class HookSet(ConsumerHooks):
 
 
 _EVENTS = (
+    "on_service_started",
     "on_received",
     "on_deleted",
     "on_started",

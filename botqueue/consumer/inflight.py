@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from .transports.base import ReceivedMessage, Transport
+from ..transports.base import ReceivedMessage, Transport
 
 log = structlog.get_logger("botqueue.consumer")
 
