@@ -34,6 +34,7 @@ SLOW_FILES = {
     "integration/test_demo.py": "the demo command, end to end in a process",
     "integration/test_flood_control.py": "pacing under per-second limits, in real time",
     "integration/test_flood_distance.py": "strict one-second windows with latency, ~7 s each",
+    "integration/test_library_parity.py": "a library consumer beside a worker process, ~9 s",
     "integration/test_observability_worker.py": "a real worker process",
     "integration/test_sandbox_latency.py": "injected latency and jitter, in real time",
     "integration/test_shared_budget.py": "worker processes sharing one token's budget",
