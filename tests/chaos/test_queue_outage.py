@@ -14,19 +14,15 @@ from structlog.testing import capture_logs
 from botqueue import BotQueueConsumer, BotQueueProducer
 from botqueue.consumer.outage import RECEIVE_RETRY_CAP_SECONDS, ReceiveOutage
 from botqueue.errors import EnqueueError, TransportError
-from botqueue.operations import InviteUser
 from botqueue.transports import ReceivedMessage, SqliteTransport
 from botqueue.transports.base import OutgoingMessage
 from botqueue.transports.sqs_client import RECEIVE_NETWORK_ATTEMPTS, end_receive_retries
 from tests.chaos.queue_outage_parts import readonly_switch
+from tests.factories import invite
 from tests.services import RecordingService
 
 UNAVAILABLE = "queue unavailable, retrying receives"
 AVAILABLE = "queue available again"
-
-
-def invite(sub: str) -> InviteUser:
-    return InviteUser(user_id=5, channel_id="@outage", subscription_id=sub, order_id="o")
 
 
 def test_an_outage_is_logged_once_each_way_and_retries_are_capped() -> None:
@@ -56,7 +52,7 @@ def test_a_second_outage_is_logged_again() -> None:
 
 async def test_the_consumer_logs_a_long_outage_once(tmp_path: Path) -> None:
     transport = SqliteTransport(f"sqlite:///{tmp_path / 'q.db'}")
-    await BotQueueProducer(transport).enqueue(invite("after-outage"))
+    await BotQueueProducer(transport).enqueue(invite(sub="after-outage"))
     failures = 6
 
     class Down:
@@ -93,11 +89,11 @@ async def test_a_refused_write_is_a_typed_error_and_the_queue_carries_on(
     flag = tmp_path / "flag"
     async with SqliteTransport(f"sqlite:///{tmp_path / 'q.db'}") as transport:
         producer = BotQueueProducer(transport)
-        await producer.enqueue(invite("before"))
+        await producer.enqueue(invite(sub="before"))
         with readonly_switch(flag):
             flag.write_text(mode)
             with pytest.raises(EnqueueError) as refused:
-                await producer.enqueue_many([invite(f"during-{n}") for n in range(200)])
+                await producer.enqueue_many([invite(sub=f"during-{n}") for n in range(200)])
             with pytest.raises(TransportError):
                 await transport.send_batch([OutgoingMessage("x" * 300_000, "g", "big")])
             if mode == "read-only":
@@ -105,7 +101,7 @@ async def test_a_refused_write_is_a_typed_error_and_the_queue_carries_on(
                     await transport.receive(10, wait_seconds=0)
             flag.unlink()
             # No transaction was left open: the next writes work on the same connection.
-            await producer.enqueue(invite("after"))
+            await producer.enqueue(invite(sub="after"))
             seen: list[str] = []
             while received := await transport.receive(10, wait_seconds=0):
                 seen += [json.loads(m.body)["subscriptionId"] for m in received]
