@@ -33,6 +33,8 @@ import httpx
 from telegram import Bot
 
 from botqueue.sandbox.errors import code_for
+
+# The sandbox's field lists say once which fields python-telegram-bot requires of a member.
 from botqueue.sandbox.objects import _CHANNEL_RIGHTS, _COMMON_RIGHTS, _RESTRICTED_FLAGS
 from botqueue.telegram.request import AnswerRecordingRequest
 
