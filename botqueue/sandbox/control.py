@@ -53,7 +53,7 @@ async def put_channel(request: web.Request) -> web.Response:
     """POST channels: add or replace one chat."""
     state = sandbox_of(request).state
     spec = ChannelSpec.model_validate(await read_body(request))
-    people = {*spec.admins, *spec.members, *spec.restricted, *spec.banned}
+    people = {*spec.admins, *spec.members, *spec.restricted, *spec.restricted_out, *spec.banned}
     if spec.creator is not None:
         people.add(spec.creator)
     unknown = sorted(people - set(state.users))

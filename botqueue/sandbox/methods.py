@@ -20,7 +20,7 @@ from .access import (
     resolve_user,
     target_chat,
 )
-from .channel import IN_CHAT, Channel
+from .channel import Channel
 from .errors import ApiError
 from .objects import (
     bot_json,
@@ -153,23 +153,35 @@ def ban_chat_member(call: Call) -> Any:
 
 
 def unban_chat_member(call: Call) -> Any:
-    """unbanChatMember: back to "left"; a plain unban also removes a member, as Telegram's does.
+    """unbanChatMember: the user ends "left"; a plain unban removes a member, as Telegram's does.
 
-    With only_if_banned the official server answers true before any rights check when the
-    user is not banned, and so does the sandbox. Basic groups are refused (Client.cpp).
+    tdlib/telegram-bot-api Client.cpp (process_unban_chat_member_query) refuses basic groups,
+    then: with only_if_banned it answers true for anyone not banned before any rights check;
+    without it, it asks TDLib to set the status to Left (setChatMemberStatus). TDLib's
+    DialogParticipantManager compares that with the current status: already "left" is true
+    at once, with no call to Telegram and so no rights check; the owner is "can't remove chat
+    owner"; everyone else goes through restrict_channel_participant, which checks
+    can_restrict_members, and Telegram refuses an administrator (USER_ADMIN_INVALID). A member
+    or a restricted member is "kicked" first (a ban until now + 60 s), then made Left a second
+    later ("we can't make participant Left without kicking it first"); a banned user or a
+    restricted non-member is made Left directly. Either way the user ends "left", restrictions
+    lifted, free to join again.
     """
     user_id = call.args.user_id()
     only_if_banned = call.args.flag("only_if_banned")
     channel = target_chat(call, private_error=e.SUPERGROUP_AND_CHANNEL_ONLY)
     if channel.type == "group":
         raise ApiError(e.SUPERGROUP_AND_CHANNEL_ONLY)
-    if only_if_banned:
-        reach_telegram(channel)
-        resolve_user(call, user_id)
-        if call.state.status(channel, user_id) != "kicked":
-            return True
+    reach_telegram(channel)
+    resolve_user(call, user_id)
+    status = call.state.status(channel, user_id)
+    if status == "left" or (only_if_banned and status != "kicked"):
+        return True
+    if status == "creator":
+        raise ApiError(e.CANT_REMOVE_OWNER)
     require_right(channel, "can_restrict_members", e.NOT_ENOUGH_RIGHTS_RESTRICT)
-    _check_removable(call, channel, user_id)
+    if status == "administrator":
+        raise ApiError(e.USER_IS_ADMIN)
     channel.remove(user_id)
     return True
 
@@ -186,7 +198,7 @@ def _join_request(call: Call) -> tuple[Channel, int]:
 def approve_chat_join_request(call: Call) -> Any:
     """approveChatJoinRequest: the requester becomes a member."""
     channel, user_id = _join_request(call)
-    if call.state.status(channel, user_id) in IN_CHAT:
+    if channel.is_in(user_id):
         raise ApiError(e.USER_ALREADY_PARTICIPANT)
     if user_id not in channel.pending:
         raise ApiError(e.HIDE_REQUESTER_MISSING)
