@@ -7,6 +7,7 @@ missing ``user_id`` is reported even for a chat that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,11 @@ MAX_LINK_NAME = 32
 MAX_MEMBER_LIMIT = 99999
 """The largest member_limit Telegram accepts."""
 _FOREVER_BELOW, _FOREVER_ABOVE = 30, 366 * 86400
+TDLIB_KICK_SECONDS = 1.0
+"""How long TDLib waits between kicking a member (a 60 s ban) and setting them Left, in a
+plain unbanChatMember (DialogParticipantManager's RestrictChannelParticipantSleepActor). The
+sandbox waits ``state.kick_seconds``: 0 unless set (control API ``POST kick``)."""
+KICK_BAN_SECONDS = 60
 
 Handler = Callable[[Call], Any]
 """A method implementation: a call in, the ``result`` value out."""
@@ -165,7 +171,8 @@ def unban_chat_member(call: Call) -> Any:
     or a restricted member is "kicked" first (a ban until now + 60 s), then made Left a second
     later ("we can't make participant Left without kicking it first"); a banned user or a
     restricted non-member is made Left directly. Either way the user ends "left", restrictions
-    lifted, free to join again.
+    lifted, free to join again. With ``state.kick_seconds`` set, a member is answered after
+    that long and is "kicked" (until now + 60 s) meanwhile, as on Telegram.
     """
     user_id = call.args.user_id()
     only_if_banned = call.args.flag("only_if_banned")
@@ -182,6 +189,15 @@ def unban_chat_member(call: Call) -> Any:
     require_right(channel, "can_restrict_members", e.NOT_ENOUGH_RIGHTS_RESTRICT)
     if status == "administrator":
         raise ApiError(e.USER_IS_ADMIN)
+    if call.state.kick_seconds and channel.is_in(user_id):
+        channel.ban(user_id, call.state.now() + KICK_BAN_SECONDS)
+        return _left_later(channel, user_id, call.state.kick_seconds)
+    channel.remove(user_id)
+    return True
+
+
+async def _left_later(channel: Channel, user_id: int, seconds: float) -> bool:
+    await asyncio.sleep(seconds)
     channel.remove(user_id)
     return True
 

@@ -31,6 +31,8 @@ class SandboxState:
         self.requests: Counter[str] = Counter()
         self.total_requests = 0
         self.rate_limited = 0
+        self.kick_seconds = 0.0
+        """How long a plain unbanChatMember of a member takes (TDLib: 1 s; see methods.py)."""
         self.load(world)
 
     def request_counts(self) -> dict[str, Any]:

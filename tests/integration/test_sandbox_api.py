@@ -450,6 +450,26 @@ async def test_a_restricted_leaver_comes_back_restricted(api: Api, control: Sand
     assert (await status(api, 1003))["is_member"] is True
 
 
+async def test_a_plain_unban_of_a_member_kicks_them_first_as_tdlib_does(
+    api: Api, control: SandboxControl
+) -> None:
+    # TDLib bans the member until now + 60 s, waits a second, then sets them Left.
+    await control.set_kick_seconds(0.3)
+    unban = asyncio.create_task(api.ok("unbanChatMember", chat_id=PREMIUM, user_id=1002))
+    await asyncio.sleep(0.1)
+    meanwhile = await api.ok("getChatMember", chat_id=PREMIUM, user_id=1002)
+    assert meanwhile["status"] == "kicked" and meanwhile["until_date"] > time.time() + 50
+    assert await unban is True
+    assert (await api.ok("getChatMember", chat_id=PREMIUM, user_id=1002))["status"] == "left"
+    # Someone banned or already out is answered without the wait (here 60 s).
+    await control.set_kick_seconds(60)
+    for user in (1009, 1004):
+        call = api.ok("unbanChatMember", chat_id=PREMIUM, user_id=user)
+        assert await asyncio.wait_for(call, 10) is True
+    await control.reset()
+    assert await api.ok("unbanChatMember", chat_id=PREMIUM, user_id=1001) is True
+
+
 async def test_ban_refusals(api: Api) -> None:
     assert await api.error("banChatMember", chat_id=PREMIUM, user_id=2) == (
         400,
