@@ -21,7 +21,7 @@ from .access import (
     resolve_user,
     target_chat,
 )
-from .channel import Channel
+from .channel import IN_CHAT, Channel
 from .errors import ApiError
 from .objects import (
     bot_json,
@@ -214,7 +214,7 @@ def _join_request(call: Call) -> tuple[Channel, int]:
 def approve_chat_join_request(call: Call) -> Any:
     """approveChatJoinRequest: the requester becomes a member."""
     channel, user_id = _join_request(call)
-    if channel.is_in(user_id):
+    if call.state.status(channel, user_id) in IN_CHAT and channel.is_in(user_id):
         raise ApiError(e.USER_ALREADY_PARTICIPANT)
     if user_id not in channel.pending:
         raise ApiError(e.HIDE_REQUESTER_MISSING)

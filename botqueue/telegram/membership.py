@@ -4,9 +4,9 @@ Two rules shape both flows. A removal is done only when Telegram confirms it: ge
 says the user is out ("left" or "kicked"), or the plain unban of a member succeeded, or (when
 Telegram will not describe the user) the ban succeeded; Telegram answers the "user not found"
 family (and others) for users who are in the chat, so such an answer is never taken as "not a
-member". An invite leaves at most one valid link: a link whose delivery is
-not confirmed is revoked before the operation is retried, and every failure of an invite that
-created a link carries the link and whether it is still valid.
+member". An invite leaves at most one valid link: a link whose delivery is not confirmed is
+revoked before the operation is retried, and every failure of an invite that created a link
+carries the link and whether it is still valid.
 
 Every link created is kept in the service's invite-link ledger (links.py) until it is revoked:
 an invite first revokes the user's earlier links in the chat (a worker killed after sending
