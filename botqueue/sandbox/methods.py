@@ -161,7 +161,10 @@ def ban_chat_member(call: Call) -> Any:
 def unban_chat_member(call: Call) -> Any:
     """unbanChatMember: the user ends "left"; a plain unban removes a member, as Telegram's does.
 
-    tdlib/telegram-bot-api Client.cpp (process_unban_chat_member_query) refuses basic groups,
+    Read in tdlib/telegram-bot-api 01a3679c (2026-05-07) and tdlib/td 022d6020 (2026-07-17);
+    the Bot API documents the outcome ("if the user is a member of the chat they will also be
+    removed from the chat"), and docs/telegram.md lists public threads that agree.
+    Client.cpp (process_unban_chat_member_query) refuses basic groups,
     then: with only_if_banned it answers true for anyone not banned before any rights check;
     without it, it asks TDLib to set the status to Left (setChatMemberStatus). TDLib's
     DialogParticipantManager compares that with the current status: already "left" is true

@@ -278,3 +278,19 @@ async def test_a_retry_after_an_unban_answered_502_finds_the_user_out(
     outcome = await service.remove_user(remove())
     assert outcome.status == "noop"
     assert mocked.methods() == ["getChatMember", "unbanChatMember", "getChatMember"]
+
+
+async def test_held_links_are_revoked_before_the_lookup(
+    telegram: tuple[MockedTelegram, TelegramBotService],
+) -> None:
+    # A link left valid would let the removed user back in: the ledger's links go first.
+    mocked, service = telegram
+    url = "https://t.me/+held"
+    await service.links.record(str(CHANNEL), USER, url, 2_000_000_000.0)
+    revoked = {"invite_link": url, "creator": BOT, "is_primary": False, "is_revoked": True}
+    mocked.answers["revokeChatInviteLink"] = [ok(revoked | {"creates_join_request": False})]
+    mocked.answers["getChatMember"] = [member("member")]
+    outcome = await service.remove_user(remove())
+    assert outcome.status == "succeeded"
+    assert mocked.methods() == ["revokeChatInviteLink", "getChatMember", "unbanChatMember"]
+    assert await service.links.held(str(CHANNEL), USER) == []
