@@ -91,7 +91,11 @@ async def _count(url: str, op: Any, fault: str | None) -> dict[str, Any]:
         service = TelegramBotService(DEFAULT_TOKEN, api_url=url, limiter=FloodLimiter())
         await service.start()  # getMe, once per process: not counted
         order: list[str] = []
-        service.request_observers.append(functools.partial(_note, order))
+        note = functools.partial(_note, order)
+        if hasattr(service, "add_request_observer"):
+            service.add_request_observer(note)
+        else:  # a --baseline checkout from before the declared lifecycle
+            service.request_observers.append(note)
         if fault:
             await control.inject_fault(fault, 502, "Bad Gateway")
         before = dict((await control.requests())["methods"])
