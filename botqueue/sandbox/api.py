@@ -9,6 +9,7 @@ ones answered with an error.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from typing import Any
 
@@ -75,7 +76,9 @@ async def _answer(
     if answer_leg:
         await asyncio.sleep(answer_leg)
     args = Args(await read_params(request))
-    return METHODS[method](Call(state, bot, args))
+    result = METHODS[method](Call(state, bot, args))
+    # A method that takes time on Telegram's side returns an awaitable (a plain unban).
+    return await result if inspect.isawaitable(result) else result
 
 
 async def bot_api(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ class Channel:
     admins: set[int] = field(default_factory=set)
     members: set[int] = field(default_factory=set)
     restricted: set[int] = field(default_factory=set)
+    restricted_out: set[int] = field(default_factory=set)
     banned: dict[int, int] = field(default_factory=dict)
     pending: dict[int, str] = field(default_factory=dict)
     joined_via: dict[int, str] = field(default_factory=dict)
@@ -49,6 +50,7 @@ class Channel:
             admins=set(spec.admins),
             members=set(spec.members),
             restricted=set(spec.restricted),
+            restricted_out=set(spec.restricted_out),
             banned=dict.fromkeys(spec.banned, 0),
         )
 
@@ -60,16 +62,21 @@ class Channel:
             return "administrator"
         if user_id in self.members:
             return "member"
-        if user_id in self.restricted:
+        if user_id in self.restricted or user_id in self.restricted_out:
             return "restricted"
         if user_id in self.banned:
             return "kicked"
         return "left"
 
+    def is_in(self, user_id: int) -> bool:
+        """Whether the user is in the chat (a restricted user may be out of it)."""
+        return self.status_of(user_id) in IN_CHAT and user_id not in self.restricted_out
+
     def remove(self, user_id: int) -> None:
         """Take a user out of every role (they are then "left")."""
         self.members.discard(user_id)
         self.restricted.discard(user_id)
+        self.restricted_out.discard(user_id)
         self.banned.pop(user_id, None)
         self.joined_via.pop(user_id, None)
 
@@ -82,7 +89,12 @@ class Channel:
     def admit(self, user_id: int, link: str | None) -> None:
         """Make a user a member, remembering the link they came through."""
         self.pending.pop(user_id, None)
-        self.members.add(user_id)
+        if user_id in self.restricted_out:
+            # Restrictions outlive leaving: they come back restricted.
+            self.restricted_out.discard(user_id)
+            self.restricted.add(user_id)
+        else:
+            self.members.add(user_id)
         if link is not None:
             self.joined_via[user_id] = link
 
@@ -93,6 +105,7 @@ class Channel:
             "admins": sorted(self.admins),
             "members": sorted(self.members),
             "restricted": sorted(self.restricted),
+            "restricted_out": sorted(self.restricted_out),
             "banned": sorted(self.banned),
             "pending": sorted(self.pending),
         }
@@ -113,6 +126,7 @@ class Channel:
             "admins": sorted(self.admins),
             "members": sorted(self.members),
             "restricted": sorted(self.restricted),
+            "restricted_out": sorted(self.restricted_out),
             "banned": sorted(self.banned),
         }
 

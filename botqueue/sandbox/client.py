@@ -180,6 +180,11 @@ class SandboxControl:
         """Make the next ``count`` calls of ``method`` never answer."""
         await self._request("POST", "hang", {"method": method, "count": count})
 
+    async def set_kick_seconds(self, seconds: float) -> None:
+        """Make a plain unban of a member take ``seconds`` (TDLib's 1.0 s; 0, the default, is
+        instant), the user "kicked" meanwhile."""
+        await self._request("POST", "kick", {"seconds": seconds})
+
     async def set_flood(self, rate_per_second: int | None) -> None:
         """Limit calls per token per second (None switches flood control off)."""
         await self._request("POST", "flood", {"rate_per_second": rate_per_second})

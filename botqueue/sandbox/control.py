@@ -19,7 +19,7 @@ from .control_common import (
     reply,
     sandbox_of,
 )
-from .control_faults import add_fault, clear_faults, flood, hang, latency
+from .control_faults import add_fault, clear_faults, flood, hang, kick, latency
 from .state import JoinRefused
 from .world import ChannelSpec, RightsSpec, UserSpec, parse_world
 
@@ -53,7 +53,7 @@ async def put_channel(request: web.Request) -> web.Response:
     """POST channels: add or replace one chat."""
     state = sandbox_of(request).state
     spec = ChannelSpec.model_validate(await read_body(request))
-    people = {*spec.admins, *spec.members, *spec.restricted, *spec.banned}
+    people = {*spec.admins, *spec.members, *spec.restricted, *spec.restricted_out, *spec.banned}
     if spec.creator is not None:
         people.add(spec.creator)
     unknown = sorted(people - set(state.users))
@@ -186,6 +186,7 @@ def control_app() -> web.Application:
     app.router.add_post("/latency", latency)
     app.router.add_post("/hang", hang)
     app.router.add_post("/flood", flood)
+    app.router.add_post("/kick", kick)
     app.router.add_post("/migrate", migrate)
     app.router.add_post("/clock", clock)
     return app

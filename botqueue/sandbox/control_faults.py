@@ -82,6 +82,15 @@ async def hang(request: web.Request) -> web.Response:
     return reply()
 
 
+async def kick(request: web.Request) -> web.Response:
+    """POST kick {seconds}: how long a plain unban of a member takes (TDLib: 1.0; default 0)."""
+    seconds = _number(await read_object(request), "seconds")
+    if seconds < 0:
+        raise ControlError("seconds must be >= 0")
+    sandbox_of(request).state.kick_seconds = seconds
+    return reply()
+
+
 async def flood(request: web.Request) -> web.Response:
     """POST flood {rate_per_second: N | null}: Telegram-style flood control per token."""
     body = await read_object(request)

@@ -7,6 +7,7 @@ missing ``user_id`` is reported even for a chat that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,11 @@ MAX_LINK_NAME = 32
 MAX_MEMBER_LIMIT = 99999
 """The largest member_limit Telegram accepts."""
 _FOREVER_BELOW, _FOREVER_ABOVE = 30, 366 * 86400
+TDLIB_KICK_SECONDS = 1.0
+"""How long TDLib waits between kicking a member (a 60 s ban) and setting them Left, in a
+plain unbanChatMember (DialogParticipantManager's RestrictChannelParticipantSleepActor). The
+sandbox waits ``state.kick_seconds``: 0 unless set (control API ``POST kick``)."""
+KICK_BAN_SECONDS = 60
 
 Handler = Callable[[Call], Any]
 """A method implementation: a call in, the ``result`` value out."""
@@ -153,23 +159,48 @@ def ban_chat_member(call: Call) -> Any:
 
 
 def unban_chat_member(call: Call) -> Any:
-    """unbanChatMember: back to "left"; a plain unban also removes a member, as Telegram's does.
+    """unbanChatMember: the user ends "left"; a plain unban removes a member, as Telegram's does.
 
-    With only_if_banned the official server answers true before any rights check when the
-    user is not banned, and so does the sandbox. Basic groups are refused (Client.cpp).
+    Read in tdlib/telegram-bot-api 01a3679c (2026-05-07) and tdlib/td 022d6020 (2026-07-17);
+    the Bot API documents the outcome ("if the user is a member of the chat they will also be
+    removed from the chat"), and docs/telegram.md lists public threads that agree.
+    Client.cpp (process_unban_chat_member_query) refuses basic groups,
+    then: with only_if_banned it answers true for anyone not banned before any rights check;
+    without it, it asks TDLib to set the status to Left (setChatMemberStatus). TDLib's
+    DialogParticipantManager compares that with the current status: already "left" is true
+    at once, with no call to Telegram and so no rights check; the owner is "can't remove chat
+    owner"; everyone else goes through restrict_channel_participant, which checks
+    can_restrict_members, and Telegram refuses an administrator (USER_ADMIN_INVALID). A member
+    or a restricted member is "kicked" first (a ban until now + 60 s), then made Left a second
+    later ("we can't make participant Left without kicking it first"); a banned user or a
+    restricted non-member is made Left directly. Either way the user ends "left", restrictions
+    lifted, free to join again. With ``state.kick_seconds`` set, a member is answered after
+    that long and is "kicked" (until now + 60 s) meanwhile, as on Telegram.
     """
     user_id = call.args.user_id()
     only_if_banned = call.args.flag("only_if_banned")
     channel = target_chat(call, private_error=e.SUPERGROUP_AND_CHANNEL_ONLY)
     if channel.type == "group":
         raise ApiError(e.SUPERGROUP_AND_CHANNEL_ONLY)
-    if only_if_banned:
-        reach_telegram(channel)
-        resolve_user(call, user_id)
-        if call.state.status(channel, user_id) != "kicked":
-            return True
+    reach_telegram(channel)
+    resolve_user(call, user_id)
+    status = call.state.status(channel, user_id)
+    if status == "left" or (only_if_banned and status != "kicked"):
+        return True
+    if status == "creator":
+        raise ApiError(e.CANT_REMOVE_OWNER)
     require_right(channel, "can_restrict_members", e.NOT_ENOUGH_RIGHTS_RESTRICT)
-    _check_removable(call, channel, user_id)
+    if status == "administrator":
+        raise ApiError(e.USER_IS_ADMIN)
+    if call.state.kick_seconds and channel.is_in(user_id):
+        channel.ban(user_id, call.state.now() + KICK_BAN_SECONDS)
+        return _left_later(channel, user_id, call.state.kick_seconds)
+    channel.remove(user_id)
+    return True
+
+
+async def _left_later(channel: Channel, user_id: int, seconds: float) -> bool:
+    await asyncio.sleep(seconds)
     channel.remove(user_id)
     return True
 
@@ -186,7 +217,7 @@ def _join_request(call: Call) -> tuple[Channel, int]:
 def approve_chat_join_request(call: Call) -> Any:
     """approveChatJoinRequest: the requester becomes a member."""
     channel, user_id = _join_request(call)
-    if call.state.status(channel, user_id) in IN_CHAT:
+    if call.state.status(channel, user_id) in IN_CHAT and channel.is_in(user_id):
         raise ApiError(e.USER_ALREADY_PARTICIPANT)
     if user_id not in channel.pending:
         raise ApiError(e.HIDE_REQUESTER_MISSING)

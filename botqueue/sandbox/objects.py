@@ -157,7 +157,7 @@ def member_json(state: SandboxState, channel: Channel, user_id: int, status: Sta
         data |= _rights(rights, channel.type)
     elif status == "restricted":
         data |= dict.fromkeys(_RESTRICTED_FLAGS, False)
-        data |= {"is_member": True, "until_date": 0}
+        data |= {"is_member": user_id not in channel.restricted_out, "until_date": 0}
     elif status == "kicked":
         data["until_date"] = channel.banned.get(user_id, 0)
     return data

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from .channel import IN_CHAT, Channel, InviteLink, SentMessage, Status
+from .channel import Channel, InviteLink, SentMessage, Status
 from .world import BotSpec, ChannelSpec, UserSpec, WorldSpec
 
 
@@ -31,6 +31,8 @@ class SandboxState:
         self.requests: Counter[str] = Counter()
         self.total_requests = 0
         self.rate_limited = 0
+        self.kick_seconds = 0.0
+        """How long a plain unbanChatMember of a member takes (TDLib: 1 s; see methods.py)."""
         self.load(world)
 
     def request_counts(self) -> dict[str, Any]:
@@ -97,7 +99,8 @@ class SandboxState:
         return sum(1 for via in channel.joined_via.values() if via == link.invite_link)
 
     def join(self, user_id: int, url: str) -> str:
-        """A user opens an invite link: "member", "pending" (awaiting approval), or refused."""
+        """A user opens an invite link: "member" (or "restricted" if they left restricted),
+        "pending" (awaiting approval), or refused."""
         user = self.users.get(user_id)
         if user is None:
             raise JoinRefused("user not found")
@@ -114,7 +117,7 @@ class SandboxState:
         status = chat.status_of(user_id)
         if status == "kicked":
             raise JoinRefused("user is banned from the chat")
-        if status in IN_CHAT:
+        if chat.is_in(user_id):
             raise JoinRefused("user is already a member")
         if link.creates_join_request:
             chat.pending[user_id] = url
@@ -122,7 +125,7 @@ class SandboxState:
         if link.member_limit is not None and self.link_usage(link) >= link.member_limit:
             raise JoinRefused("invite link member limit reached")
         chat.admit(user_id, url)
-        return "member"
+        return chat.status_of(user_id)
 
     def record_message(self, chat_id: int, bot: BotSpec, text: str, **extra: Any) -> SentMessage:
         """Store a sent message with the chat's next message id."""

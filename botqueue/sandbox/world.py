@@ -101,6 +101,8 @@ class ChannelSpec(_Spec):
     admins: list[int] = []
     members: list[int] = []
     restricted: list[int] = []
+    restricted_out: list[int] = []
+    """Restricted users who are not in the chat (ChatMemberRestricted with is_member false)."""
     banned: list[int] = []
 
     @field_validator("username")
@@ -124,7 +126,8 @@ class ChannelSpec(_Spec):
     @model_validator(mode="after")
     def _one_role_each(self) -> ChannelSpec:
         seen: list[int] = [self.creator] if self.creator is not None else []
-        seen += [*self.admins, *self.members, *self.restricted, *self.banned]
+        seen += [*self.admins, *self.members, *self.restricted, *self.restricted_out]
+        seen += self.banned
         if len(seen) != len(set(seen)):
             raise ValueError(f"channel {self.id}: a user is listed in more than one role")
         return self
@@ -150,6 +153,7 @@ class WorldSpec(_Spec):
         known = {u.id for u in self.users}
         for channel in self.channels:
             people = [*channel.admins, *channel.members, *channel.restricted, *channel.banned]
+            people += channel.restricted_out
             if channel.creator is not None:
                 people.append(channel.creator)
             unknown = sorted(set(people) - known)

@@ -174,4 +174,3 @@ class FloodLimiter:
     async def aclose(self) -> None:
         """Close the budget (a shared one gives back this worker's lease)."""
         await self.budget.aclose()
-

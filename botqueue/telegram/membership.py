@@ -1,11 +1,12 @@
 """Invite and remove: what the Bot API is asked, and when Telegram's answer means "done".
 
 Two rules shape both flows. A removal is done only when Telegram confirms it: getChatMember
-says the user is out ("left" or "kicked"), or the ban succeeded; Telegram answers the "user
-not found" family (and others) for users who are in the chat, so such an answer is never
-taken as "not a member". An invite leaves at most one valid link: a link whose delivery is
-not confirmed is revoked before the operation is retried, and every failure of an invite that
-created a link carries the link and whether it is still valid.
+says the user is out ("left" or "kicked"), or the plain unban of a member succeeded, or (when
+Telegram will not describe the user) the ban succeeded; Telegram answers the "user not found"
+family (and others) for users who are in the chat, so such an answer is never taken as "not a
+member". An invite leaves at most one valid link: a link whose delivery is not confirmed is
+revoked before the operation is retried, and every failure of an invite that created a link
+carries the link and whether it is still valid.
 
 Every link created is kept in the service's invite-link ledger (links.py) until it is revoked:
 an invite first revokes the user's earlier links in the chat (a worker killed after sending
@@ -118,6 +119,15 @@ class Membership:
         bot = self.service.bot
         await self._channel_call("banChatMember", chat, lambda: bot.ban_chat_member(chat, user_id))
 
+    async def _kick(self, chat: int | str, user_id: int) -> None:
+        # A plain unbanChatMember "guarantees that after the call the user is not a member of
+        # the chat, but will be able to join it" (Bot API): the Bot API server sets the status
+        # to Left, which TDLib does by a 60 s ban, then Left a second later (docs/telegram.md).
+        bot = self.service.bot
+        await self._channel_call(
+            "unbanChatMember", chat, lambda: bot.unban_chat_member(chat, user_id)
+        )
+
     async def _unban_if_banned(self, chat: int | str, user_id: int) -> None:
         bot = self.service.bot
         await self._channel_call(
@@ -129,8 +139,13 @@ class Membership:
     # -- remove -----------------------------------------------------------------------------
 
     async def remove(self, op: RemoveUser, chat: int | str) -> Outcome:
-        """Ban then unban a member; done only when Telegram confirms the user is out."""
-        # First, so that no link of theirs lets the user back in once the unban is done.
+        """Take a member out with one plain unban; done only when Telegram confirms it.
+
+        Two calls for a member (getChatMember, unbanChatMember), one for a user already out;
+        an administrator or the owner is refused, and a user Telegram will not describe is
+        banned (issue 9), since only the ban's success confirms they are out.
+        """
+        # First, so that no link of theirs lets the user back in once they are out.
         await self.revoke_held(op, chat)
         try:
             member = await self.service.member(chat, op.user_id)
@@ -144,8 +159,10 @@ class Membership:
                 f"cannot remove the channel's {member.status}: demote them first",
                 detail={"reason": "user_is_owner" if owner else "user_is_admin"},
             )
-        await self._ban(chat, op.user_id)
-        await self._unban_if_banned(chat, op.user_id)
+        # A member, or a restricted user in or out of the chat: the plain unban leaves them
+        # "left", restrictions lifted, free to come back with a new link. Never an admin's ban:
+        # a "kicked" user returned above.
+        await self._kick(chat, op.user_id)
         return Outcome("succeeded", {"reason": op.reason, "memberStatus": member.status})
 
     async def _remove_unconfirmed(

@@ -238,8 +238,8 @@ class TelegramBotService:
         return await self._migrating(op.channel_id, lambda chat: self.membership.invite(op, chat))
 
     async def remove_user(self, op: RemoveUser) -> Outcome:
-        """Ban then unban, so the user is out but may rejoin with a new link later; done only
-        when Telegram confirms the user is out."""
+        """Take the user out with a plain unbanChatMember, free to rejoin with a new link later;
+        done only when Telegram confirms the user is out."""
         return await self._migrating(op.channel_id, lambda chat: self.membership.remove(op, chat))
 
     async def verify_permissions(self, op: VerifyPermissions) -> Outcome:

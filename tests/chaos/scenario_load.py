@@ -163,7 +163,7 @@ def _base_env() -> dict[str, str]:
 
 def sandbox_world() -> dict[str, Any]:
     """The 50 channels and 1,000 users make_operations names; every other user of a channel
-    is a member at the start, so removals ban and unban and invites send links."""
+    is a member at the start, so removals take them out and invites send links."""
     users = [{"id": 100_000 + g, "first_name": f"User {g}"} for g in range(GROUPS)]
     channels = [
         {

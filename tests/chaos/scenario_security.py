@@ -98,7 +98,7 @@ async def faults(control: SandboxControl, rounds: int) -> None:
     await control.inject_fault("getChatMember", 429, too_many, count=rounds, retry_after=1)
     await control.inject_fault("sendMessage", 500, "Internal Server Error", count=rounds)
     await control.inject_fault("createChatInviteLink", 502, "Bad Gateway", count=rounds)
-    await control.inject_fault("banChatMember", 400, "Bad Request: chat not found", count=1)
+    await control.inject_fault("unbanChatMember", 400, "Bad Request: chat not found", count=1)
     await control.hang("getChatMember", count=rounds)  # answered by nothing: a client timeout
 
 

@@ -203,9 +203,9 @@ async def test_a_batch_that_succeeds_reports_nothing(
 async def test_a_failed_group_is_reported_from_its_failure_on_and_the_others_complete(
     queues: Queues, control: SandboxControl
 ) -> None:
-    await control.inject_fault("banChatMember", 502, "Bad Gateway")
+    await control.inject_fault("unbanChatMember", 502, "Bad Gateway")
     await queues.send(
-        remove(1003),  # group A: the ban answers 502, a retry
+        remove(1003),  # group A: the unban answers 502, a retry
         invite(1003, "o-a"),  # group A: behind it, not run
         invite(1006, "o-b"),  # group B: 1006 blocked the bot, permanent: the DLQ
         remove(1006),  # group B: still runs (1006 is not a member: done)

@@ -362,7 +362,7 @@ async def test_join_requests(api: Api, control: SandboxControl) -> None:
 # -- ban and unban -----------------------------------------------------------------------------
 
 
-async def test_remove_is_ban_then_unban(api: Api, control: SandboxControl) -> None:
+async def test_ban_then_unban_if_banned(api: Api, control: SandboxControl) -> None:
     assert await api.ok("banChatMember", chat_id=PREMIUM, user_id=1001) is True
     assert (await api.ok("getChatMember", chat_id=PREMIUM, user_id=1001))["status"] == "kicked"
     assert 1001 in (await control.members(PREMIUM))["banned"]
@@ -382,6 +382,92 @@ async def test_unban_variants(api: Api) -> None:
     assert await api.ok("unbanChatMember", chat_id=PREMIUM, user_id=1002) is True
     assert (await api.ok("getChatMember", chat_id=PREMIUM, user_id=1002))["status"] == "left"
     assert await api.ok("kickChatMember", chat_id=PREMIUM, user_id=1003) is True  # old name
+
+
+QUIET = -1002000000001  # a supergroup with a restricted member (Ann) and a restricted leaver
+
+
+async def quiet(control: SandboxControl, rights: dict[str, bool]) -> None:
+    await control.add_channel(
+        {
+            "id": QUIET,
+            "type": "supergroup",
+            "title": "Quiet",
+            "creator": 1,
+            "bot_rights": rights,
+            "admins": [2],
+            "members": [1002],
+            "restricted": [1001],
+            "restricted_out": [1003],
+            "banned": [1009],
+        }
+    )
+
+
+async def status(api: Api, user: int) -> Any:
+    return await api.ok("getChatMember", chat_id=QUIET, user_id=user)
+
+
+async def test_a_plain_unban_leaves_everyone_left(api: Api, control: SandboxControl) -> None:
+    # Client.cpp sets the status to Left, TDLib kicks a member first: member, restricted (in or
+    # out) and banned all end "left", restrictions lifted, free to join again.
+    await quiet(control, {"can_restrict_members": True, "can_invite_users": True})
+    assert (await status(api, 1001))["is_member"] is True
+    assert (await status(api, 1003))["is_member"] is False
+    for user in (1001, 1002, 1003, 1009, 1004):
+        assert await api.ok("unbanChatMember", chat_id=QUIET, user_id=user) is True
+        assert (await status(api, user))["status"] == "left"
+    roster = await control.members(QUIET)
+    assert roster["members"] == roster["restricted"] == roster["restricted_out"] == []
+    assert roster["banned"] == []
+
+
+async def test_a_plain_unban_refuses_admins_and_needs_rights_only_for_a_change(
+    api: Api, control: SandboxControl
+) -> None:
+    await quiet(control, {"can_invite_users": True})
+    # Already Left: TDLib answers at once, before any rights check.
+    assert await api.ok("unbanChatMember", chat_id=QUIET, user_id=1004) is True
+    assert await api.error("unbanChatMember", chat_id=QUIET, user_id=1) == (
+        400,
+        "Bad Request: can't remove chat owner",
+    )
+    refused = (400, "Bad Request: not enough rights to restrict/unrestrict chat member")
+    for user in (2, 1001, 1002, 1003, 1009):
+        assert await api.error("unbanChatMember", chat_id=QUIET, user_id=user) == refused
+    await quiet(control, {"can_restrict_members": True})
+    assert await api.error("unbanChatMember", chat_id=QUIET, user_id=2) == (
+        400,
+        "Bad Request: user is an administrator of the chat",
+    )
+    assert (await status(api, 2))["status"] == "administrator"
+
+
+async def test_a_restricted_leaver_comes_back_restricted(api: Api, control: SandboxControl) -> None:
+    await quiet(control, {"can_restrict_members": True, "can_invite_users": True})
+    link = (await api.ok("createChatInviteLink", chat_id=QUIET))["invite_link"]
+    assert await control.join(1003, link) == "restricted"
+    assert (await status(api, 1003))["is_member"] is True
+
+
+async def test_a_plain_unban_of_a_member_kicks_them_first_as_tdlib_does(
+    api: Api, control: SandboxControl
+) -> None:
+    # TDLib bans the member until now + 60 s, waits a second, then sets them Left.
+    await control.set_kick_seconds(0.3)
+    unban = asyncio.create_task(api.ok("unbanChatMember", chat_id=PREMIUM, user_id=1002))
+    await asyncio.sleep(0.1)
+    meanwhile = await api.ok("getChatMember", chat_id=PREMIUM, user_id=1002)
+    assert meanwhile["status"] == "kicked" and meanwhile["until_date"] > time.time() + 50
+    assert await unban is True
+    assert (await api.ok("getChatMember", chat_id=PREMIUM, user_id=1002))["status"] == "left"
+    # Someone banned or already out is answered without the wait (here 60 s).
+    await control.set_kick_seconds(60)
+    for user in (1009, 1004):
+        call = api.ok("unbanChatMember", chat_id=PREMIUM, user_id=user)
+        assert await asyncio.wait_for(call, 10) is True
+    await control.reset()
+    assert await api.ok("unbanChatMember", chat_id=PREMIUM, user_id=1001) is True
 
 
 async def test_ban_refusals(api: Api) -> None:

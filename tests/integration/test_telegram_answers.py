@@ -125,6 +125,29 @@ async def test_a_restricted_member_is_removed(
     assert DAN not in roster["restricted"] and DAN not in roster["banned"]
 
 
+@pytest.mark.parametrize("role", ["members", "restricted", "restricted_out"])
+async def test_a_removal_is_one_plain_unban_for_anyone_in_or_restricted(
+    service: TelegramBotService, control: SandboxControl, role: str
+) -> None:
+    quiet = -1002000000002
+    rights = {"can_restrict_members": True, "can_invite_users": True}
+    await control.add_channel(
+        {"id": quiet, "type": "supergroup", "title": "Quiet", "bot_rights": rights, role: [DAN]}
+    )
+    op = RemoveUser(user_id=DAN, channel_id=str(quiet), subscription_id="s", reason="expiry")
+    outcome = await service.remove_user(op)
+    assert outcome.status == "succeeded"
+    methods = (await control.requests())["methods"]
+    assert methods == {"getMe": 1, "getChatMember": 1, "unbanChatMember": 1}
+    roster = await control.members(quiet)
+    assert not any(DAN in people for people in roster.values() if isinstance(people, list))
+    # Free to come back, unrestricted.
+    link = await service.invite_user(
+        InviteUser(user_id=DAN, channel_id=str(quiet), subscription_id="s2", order_id="o")
+    )
+    assert await control.join(DAN, link.detail["inviteLink"]) == "member"
+
+
 # -- invite: at most one valid link ---------------------------------------------------------
 
 

@@ -95,15 +95,16 @@ async def test_invite_without_rights_is_permanent(
 # -- remove ---------------------------------------------------------------------------------
 
 
-async def test_remove_bans_then_unbans(
+async def test_remove_is_a_lookup_and_one_plain_unban(
     service: TelegramBotService, control: SandboxControl
 ) -> None:
     outcome = await service.remove_user(remove(1002))
     assert outcome.status == "succeeded"
     roster = await control.members(PREMIUM)
     assert 1002 not in roster["members"] and 1002 not in roster["banned"]
-    assert await calls(control, "banChatMember") == 1
-    assert await calls(control, "unbanChatMember") == 1
+    # Issue 17: two calls, no ban (unbanChatMember without only_if_banned removes a member).
+    methods = (await control.requests())["methods"]
+    assert methods == {"getMe": 1, "getChatMember": 1, "unbanChatMember": 1}
     # Out, but free to come back with a new link after resubscribing.
     again = await service.invite_user(invite(1002, sub="sub-2"))
     assert again.status == "succeeded"

@@ -108,7 +108,7 @@ async def test_the_telegram_service_under_faults_leaks_nothing(
     for method, code, text, extra in [
         ("getChatMember", 429, "Too Many Requests: retry after 1", {"retry_after": 1}),
         ("sendMessage", 500, "Internal Server Error", {}),
-        ("banChatMember", 400, "Bad Request: chat not found", {}),
+        ("unbanChatMember", 400, "Bad Request: chat not found", {}),
         ("createChatInviteLink", 502, "Bad Gateway", {}),
     ]:
         await control.inject_fault(method, code, text, **extra)
