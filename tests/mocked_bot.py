@@ -45,6 +45,14 @@ ANSWERED_ALWAYS = {"getMe": BOT_USER}
 
 
 @dataclass(frozen=True)
+class Fail:
+    """An error answer in a table of answers: Telegram's description, and its retry_after."""
+
+    description: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
 class Sent:
     """One request the bot made: the Bot API method and its parameters, decoded."""
 
@@ -101,6 +109,14 @@ class MockedBot:
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
         self._answers[method].append((code, body))
+
+    def prepare(self, method: str, *answers: Any) -> None:
+        """Queue answers for ``method`` in order: a ``Fail``, or a result as ``answer`` takes."""
+        for answer in answers:
+            if isinstance(answer, Fail):
+                self.fail(method, answer.description, retry_after=answer.retry_after)
+            else:
+                self.answer(method, answer)
 
     def calls(self, method: str) -> list[dict[str, Any]]:
         """The parameters of every request of ``method``, in order."""
