@@ -19,12 +19,12 @@ from botqueue import aws_lambda
 from botqueue.aws_lambda.records import QueueArn
 from botqueue.config import load_settings
 from botqueue.errors import ConfigurationError, FatalError
-from botqueue.operations import AnyOperation, InviteUser, RemoveUser, VerifyPermissions
+from botqueue.operations import AnyOperation
 from botqueue.producer import BotQueueProducer
 from botqueue.sandbox import SandboxControl, SandboxServer
-from botqueue.telegram import limiter
 from botqueue.transports import OutgoingMessage
 from botqueue.transports.sqs import SqsTransport
+from tests.factories import invite, remove, verify
 from tests.integration.sqs_servers import (
     REGION,
     QueuePair,
@@ -151,8 +151,7 @@ def lambda_env(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", sandbox.url)
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", sandbox.token)
-    # Each test a fresh instance: its own process-wide limiter (flood pauses included).
-    monkeypatch.setattr(limiter, "_limiters", {})
+    # Each test a fresh instance, with its service's own limiter (flood pauses included).
     aws_lambda.reset()
     yield
     aws_lambda.reset()
@@ -168,25 +167,13 @@ def ids(event: dict[str, Any]) -> list[str]:
     return [record["messageId"] for record in event["Records"]]
 
 
-def invite(user: int, order: str) -> InviteUser:
-    return InviteUser(
-        user_id=user, channel_id=PREMIUM, subscription_id=f"s-{order}", order_id=order
-    )
-
-
-def remove(user: int) -> RemoveUser:
-    return RemoveUser(user_id=user, channel_id=PREMIUM, subscription_id="s-r", reason="expiry")
-
-
-def verify(listing: str) -> VerifyPermissions:
-    return VerifyPermissions(channel_id=PREMIUM, listing_id=listing)
-
-
 @pytest.mark.usefixtures("lambda_env")
 async def test_a_batch_that_succeeds_reports_nothing(
     queues: Queues, control: SandboxControl
 ) -> None:
-    await queues.send(remove(1003), invite(1003, "o-1"), invite(1004, "o-2"), verify("l-1"))
+    await queues.send(
+        remove(1003), invite(1003, order="o-1"), invite(1004, order="o-2"), verify("l-1")
+    )
     event = await queues.event(4)
     assert all(record["attributes"]["MessageGroupId"] for record in event["Records"])
     assert await invoke(event) == []
@@ -206,10 +193,10 @@ async def test_a_failed_group_is_reported_from_its_failure_on_and_the_others_com
     await control.inject_fault("unbanChatMember", 502, "Bad Gateway")
     await queues.send(
         remove(1003),  # group A: the unban answers 502, a retry
-        invite(1003, "o-a"),  # group A: behind it, not run
-        invite(1006, "o-b"),  # group B: 1006 blocked the bot, permanent: the DLQ
+        invite(1003, order="o-a"),  # group A: behind it, not run
+        invite(1006, order="o-b"),  # group B: 1006 blocked the bot, permanent: the DLQ
         remove(1006),  # group B: still runs (1006 is not a member: done)
-        invite(1004, "o-c"),  # group C: done
+        invite(1004, order="o-c"),  # group C: done
     )
     event = await queues.event(5)
     group_a = ids(event)[:2]
@@ -252,7 +239,7 @@ async def test_warm_invocations_reuse_the_service_and_the_transport(
     assert await invoke(await queues.event(1)) == []
     runtime = aws_lambda.runtime()
     service, transports, loop = runtime.service, dict(runtime.transports), runtime.loop
-    await queues.send(verify("l-2"), invite(1004, "o-1"))
+    await queues.send(verify("l-2"), invite(1004, order="o-1"))
     assert await invoke(await queues.event(2)) == []
     assert aws_lambda.runtime() is runtime
     assert runtime.service is service and runtime.loop is loop
