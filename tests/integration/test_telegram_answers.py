@@ -8,14 +8,16 @@ import pytest
 from structlog.testing import capture_logs
 
 from botqueue.errors import RetryableError
-from botqueue.operations import InviteUser, RemoveUser, VerifyPermissions
+from botqueue.operations import VerifyPermissions
 from botqueue.sandbox import SandboxControl, SandboxServer
 from botqueue.telegram.errors import TelegramPermanentError
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.service import TelegramBotService
+from tests.factories import invite, remove
 
 PREMIUM = "-1001000000001"  # the bot may invite and restrict; Ben (1002) is a member
 DAN = 1004  # started the bot, never joined PREMIUM
+BEN = 1002  # a member of PREMIUM
 
 # Answers Telegram gives to getChatMember for users who may well be in the chat.
 AMBIGUOUS = [
@@ -26,14 +28,6 @@ AMBIGUOUS = [
     ),
     pytest.param(400, "Bad Request: USER_ID_INVALID", "user_id_invalid", id="user-id-invalid"),
 ]
-
-
-def invite(user: int = DAN, sub: str = "sub-1") -> InviteUser:
-    return InviteUser(user_id=user, channel_id=PREMIUM, subscription_id=sub, order_id="o-1")
-
-
-def remove(user: int = 1002) -> RemoveUser:
-    return RemoveUser(user_id=user, channel_id=PREMIUM, subscription_id="sub-1", reason="refund")
 
 
 async def calls(control: SandboxControl, method: str) -> int:
@@ -53,7 +47,7 @@ async def test_an_ambiguous_lookup_is_followed_by_the_ban(
     service: TelegramBotService, control: SandboxControl, code: int, text: str, reason: str
 ) -> None:
     await control.inject_fault("getChatMember", code, text)
-    outcome = await service.remove_user(remove())
+    outcome = await service.remove_user(remove(BEN))
     assert outcome.status == "succeeded"
     assert outcome.detail["memberStatus"] == "unknown"
     assert outcome.detail["memberLookupError"] == text
@@ -74,7 +68,7 @@ async def test_a_refused_ban_after_an_ambiguous_lookup_is_a_permanent_failure(
     await control.inject_fault("getChatMember", code, text)
     await control.inject_fault("banChatMember", code, text)
     with pytest.raises(TelegramPermanentError) as caught:
-        await service.remove_user(remove())
+        await service.remove_user(remove(BEN))
     assert caught.value.reason == reason
     assert text in caught.value.message  # Telegram's words, case and all
     assert caught.value.detail["memberLookupError"] == text
@@ -88,7 +82,7 @@ async def test_a_member_telegram_will_not_describe_is_never_taken_as_out(
     # know, getChatMember and banChatMember answer "user not found" though the user is in.
     await control.update_user(1002, known_to_bot=False)
     with pytest.raises(TelegramPermanentError) as caught:
-        await service.remove_user(remove())
+        await service.remove_user(remove(BEN))
     assert caught.value.reason == "user_not_found"
     assert caught.value.detail["memberLookupError"] == "Bad Request: user not found"
     assert 1002 in (await control.members(PREMIUM))["members"]  # not done, and it says so
@@ -118,7 +112,7 @@ async def test_a_restricted_member_is_removed(
             "restricted": [DAN],
         }
     )
-    op = RemoveUser(user_id=DAN, channel_id=str(quiet), subscription_id="s", reason="expiry")
+    op = remove(DAN, "s", channel=str(quiet))
     outcome = await service.remove_user(op)
     assert outcome.status == "succeeded"
     roster = await control.members(quiet)
@@ -134,7 +128,7 @@ async def test_a_removal_is_one_plain_unban_for_anyone_in_or_restricted(
     await control.add_channel(
         {"id": quiet, "type": "supergroup", "title": "Quiet", "bot_rights": rights, role: [DAN]}
     )
-    op = RemoveUser(user_id=DAN, channel_id=str(quiet), subscription_id="s", reason="expiry")
+    op = remove(DAN, "s", channel=str(quiet))
     outcome = await service.remove_user(op)
     assert outcome.status == "succeeded"
     methods = (await control.requests())["methods"]
@@ -142,9 +136,7 @@ async def test_a_removal_is_one_plain_unban_for_anyone_in_or_restricted(
     roster = await control.members(quiet)
     assert not any(DAN in people for people in roster.values() if isinstance(people, list))
     # Free to come back, unrestricted.
-    link = await service.invite_user(
-        InviteUser(user_id=DAN, channel_id=str(quiet), subscription_id="s2", order_id="o")
-    )
+    link = await service.invite_user(invite(DAN, "s2", channel=str(quiet), order="o"))
     assert await control.join(DAN, link.detail["inviteLink"]) == "member"
 
 
