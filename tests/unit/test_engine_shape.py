@@ -13,18 +13,15 @@ import telegram as tg
 
 from botqueue import BotQueueConsumer, BotQueueProducer, RetryableError
 from botqueue.consumer import ChainRunner, Decision, Retrying
-from botqueue.operations import AnyOperation, RemoveUser
+from botqueue.operations import AnyOperation
 from botqueue.service import Lifecycle, Unavailable
 from botqueue.telegram.errors import map_telegram_error
 from botqueue.telegram.request import FloodAnswer
 from botqueue.transports import SqliteTransport
+from tests.factories import remove
 from tests.services import RecordingService
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def remove(sub: str) -> RemoveUser:
-    return RemoveUser(user_id=42, channel_id="-1001", subscription_id=sub, reason="expiry")
 
 
 class ManagedService(RecordingService):
@@ -73,7 +70,7 @@ async def test_the_consumer_starts_and_closes_the_service(
     sqlite_transport: SqliteTransport,
 ) -> None:
     service = ManagedService()
-    await BotQueueProducer(sqlite_transport).enqueue(remove("s1"))
+    await BotQueueProducer(sqlite_transport).enqueue(remove(sub="s1"))
     consumer = BotQueueConsumer(
         service, sqlite_transport, log_operations=False, drain=True, wait_time_seconds=0
     )
@@ -89,7 +86,7 @@ async def test_a_chain_stops_at_its_first_unsettled_message(
         if op.subscription_id == "s2":
             raise RetryableError("Bad Gateway")
 
-    await BotQueueProducer(sqlite_transport).enqueue_many([remove(f"s{n}") for n in (1, 2, 3)])
+    await BotQueueProducer(sqlite_transport).enqueue_many([remove(sub=f"s{n}") for n in (1, 2, 3)])
     service = RecordingService(fail_s2)
     consumer = BotQueueConsumer(service, sqlite_transport, log_operations=False)
     seen: list[Decision | None] = []
