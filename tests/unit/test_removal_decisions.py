@@ -24,7 +24,9 @@ from telegram import Bot
 
 from botqueue.errors import PermanentError, RetryableError
 from botqueue.operations import RemoveUser
+from botqueue.telegram.flood import Budget, FakeClock, MemoryStore
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
+from botqueue.telegram.membership import KICK_SERVER_HOLD
 from botqueue.telegram.request import AnswerRecordingRequest
 from botqueue.telegram.service import TelegramBotService
 
@@ -96,12 +98,19 @@ class MockedTelegram:
 
     answers: dict[str, list[Answer]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    clock: FakeClock | None = None
+    slow: dict[str, float] = field(default_factory=dict)
+    """Seconds of ``clock`` a method takes to answer."""
+    answered_at: dict[str, float] = field(default_factory=dict)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         method = request.url.path.rsplit("/", 1)[-1]
         params = dict(parse_qsl(request.content.decode()))
         if method == "getMe":
             return httpx.Response(200, json=ok(BOT)[1])
+        if self.clock is not None:
+            self.clock.advance(self.slow.get(method, 0.0))
+            self.answered_at[method] = self.clock.now()
         self.calls.append((method, params))
         queued = self.answers.get(method)
         code, body = queued.pop(0) if queued else ok(True)
@@ -294,3 +303,39 @@ async def test_held_links_are_revoked_before_the_lookup(
     assert outcome.status == "succeeded"
     assert mocked.methods() == ["revokeChatInviteLink", "getChatMember", "unbanChatMember"]
     assert await service.links.held(str(CHANNEL), USER) == []
+
+
+@pytest.mark.parametrize(
+    ("slow", "hinted"),
+    [
+        pytest.param({"unbanChatMember": 1.0}, True, id="unban-held-1s"),
+        pytest.param({}, False, id="unban-at-once"),  # the user had left meanwhile
+        pytest.param({"getChatMember": 1.0}, False, id="lookup-1s-not-declared"),
+    ],
+)
+async def test_the_unban_of_a_member_declares_tdlibs_second_to_the_flood_windows(
+    slow: dict[str, float], hinted: bool
+) -> None:
+    # A fake clock under the token's budget and the chat's window; the mocked server answers
+    # after ``slow`` seconds of it. Only a plain unban answered a second or more after its send
+    # cools its slots down from a second before its answer; anything else from the answer.
+    clock = FakeClock()
+    mocked = MockedTelegram(clock=clock, slow=slow)
+    mocked.answers["getChatMember"] = [member("member")]
+    request = AnswerRecordingRequest(httpx_kwargs={"transport": httpx.MockTransport(mocked.handle)})
+    budget = Budget(None, 1000, clock=clock)
+    limiter = FloodLimiter(RateLimits(overall=1000, per_channel=1000), budget=budget)
+    service = TelegramBotService(TOKEN, bot=Bot(TOKEN, request=request), limiter=limiter)
+    await service.start()
+    try:
+        assert (await service.remove_user(remove())).status == "succeeded"
+    finally:
+        await service.aclose()
+    assert KICK_SERVER_HOLD == 1.0
+    answered = mocked.answered_at["unbanChatMember"]
+    expected = answered - KICK_SERVER_HOLD if hinted else answered
+    chat_window = limiter._window("channel", str(CHANNEL))
+    for window in (budget, chat_window):
+        assert isinstance(window.store, MemoryStore)
+        # The unban was the last call: the latest cool-down start is its own.
+        assert max(window.store.state.done) == pytest.approx(expected)
