@@ -74,10 +74,16 @@ def _decode(request: httpx.Request) -> dict[str, Any]:
 class MockedBot:
     """Queued Bot API answers per method; every request recorded in ``sent``."""
 
-    def __init__(self, token: str = TOKEN) -> None:
+    def __init__(self, token: str = TOKEN, *, clock: Any = None) -> None:
         self.token = token
         self.sent: list[Sent] = []
         self.unprepared: list[Sent] = []
+        self.clock = clock
+        """A fake clock (``advance``, ``now``) that the server's answers move, when given."""
+        self.slow: dict[str, float] = {}
+        """Seconds of ``clock`` a method takes to answer."""
+        self.answered_at: dict[str, float] = {}
+        """The ``clock`` time of each method's latest answer."""
         self._answers: defaultdict[str, deque[tuple[int, dict[str, Any]]]] = defaultdict(deque)
         request = AnswerRecordingRequest(
             httpx_kwargs={"transport": httpx.MockTransport(self._handle)}
@@ -89,6 +95,9 @@ class MockedBot:
         method = request.url.path.rsplit("/", 1)[-1]
         sent = Sent(method, _decode(request))
         self.sent.append(sent)
+        if self.clock is not None and method != "getMe":
+            self.clock.advance(self.slow.get(method, 0.0))
+            self.answered_at[method] = self.clock.now()
         if self._answers[method]:
             status, body = self._answers[method].popleft()
         elif method in ANSWERED_ALWAYS:

@@ -122,18 +122,21 @@ class FloodLimiter:
         scope: str = "",
         chat: str = "",
         max_hold: float | None = None,
+        server_hold: float = 0.0,
     ) -> T:
         """Run ``send()`` within the limits; ``scope`` is "user" or "channel" for ``chat``.
 
         A 429 (TelegramRetryableError with reason "flood") pauses everyone; when the pause is
         at most ``max_hold`` seconds (default: the limits' max_hold) the call is made again
-        here, otherwise the error propagates.
+        here, otherwise the error propagates. ``server_hold``: seconds Telegram is known to
+        hold this call's answer after counting it; when the call takes at least that long, its
+        slots (the token's and the chat's) cool down from that much before the answer.
         """
         hold = self.limits.max_hold if max_hold is None else max_hold
         while True:
             await self._wait_out_pause(hold)
             try:
-                return await self._call_once(send, scope, chat)
+                return await self._call_once(send, scope, chat, server_hold)
             except _Paused:
                 continue
             except TelegramRetryableError as error:
@@ -145,7 +148,9 @@ class FloodLimiter:
                     self.stats.handed_back += 1
                     raise
 
-    async def _call_once(self, send: Callable[[], Awaitable[T]], scope: str, chat: str) -> T:
+    async def _call_once(
+        self, send: Callable[[], Awaitable[T]], scope: str, chat: str, server_hold: float
+    ) -> T:
         """One attempt: the chat's slot, then the token's (maybe shared) last, then the call."""
         held: list[tuple[Budget | FloodBudget, Grant]] = []
         sent_at: float | None = None
@@ -169,7 +174,9 @@ class FloodLimiter:
             completed_at = self.clock.now()
             # The chat's first: in memory, it cannot fail and leave the slot held.
             for budget, granted in held:
-                await budget.release(granted, sent_at, completed_at, answered=answered)
+                await budget.release(
+                    granted, sent_at, completed_at, answered=answered, server_hold=server_hold
+                )
 
     async def aclose(self) -> None:
         """Close the budget (a shared one gives back this worker's lease)."""

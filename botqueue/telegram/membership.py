@@ -57,6 +57,11 @@ UNDELIVERABLE = {
     "user_banned_in_channel",
 }
 """sendMessage answers meaning the user cannot get the bot's message; the link is kept."""
+KICK_SERVER_HOLD = 1.0
+"""Least seconds between Telegram counting a plain unban of a member and its answer: TDLib
+(tdlib/td, DialogParticipantManager.cpp, set_channel_participant_status_impl) bans the member
+(channels.editBanned), waits ``SleepActor`` 1.0 s, then sets Left, and only then answers. A
+faster answer (the user had left meanwhile) gets no such credit (flood/rule.py)."""
 REVOKE_MAX_HOLD = 90.0
 """Longest flood pause a revocation waits out (an unrevoked link is a second valid link);
 below the worker's default operation timeout of 120 s, which would cut the wait short."""
@@ -95,6 +100,7 @@ class BotApi(Protocol):
         scope: str = "",
         chat: str = "",
         max_hold: float | None = None,
+        server_hold: float = 0.0,
     ) -> T:
         """One Bot API call through the token's limiter, errors mapped."""
         ...
@@ -111,9 +117,16 @@ class Membership:
         self.service = service
 
     async def _channel_call(
-        self, method: str, chat: int | str, send: Callable[[], Awaitable[T]]
+        self,
+        method: str,
+        chat: int | str,
+        send: Callable[[], Awaitable[T]],
+        *,
+        server_hold: float = 0.0,
     ) -> T:
-        return await self.service.call(method, send, scope="channel", chat=str(chat))
+        return await self.service.call(
+            method, send, scope="channel", chat=str(chat), server_hold=server_hold
+        )
 
     async def _ban(self, chat: int | str, user_id: int) -> None:
         bot = self.service.bot
@@ -123,9 +136,13 @@ class Membership:
         # A plain unbanChatMember "guarantees that after the call the user is not a member of
         # the chat, but will be able to join it" (Bot API): the Bot API server sets the status
         # to Left, which TDLib does by a 60 s ban, then Left a second later (docs/telegram.md).
+        # The answer comes after that second: the flood window is told (KICK_SERVER_HOLD).
         bot = self.service.bot
         await self._channel_call(
-            "unbanChatMember", chat, lambda: bot.unban_chat_member(chat, user_id)
+            "unbanChatMember",
+            chat,
+            lambda: bot.unban_chat_member(chat, user_id),
+            server_hold=KICK_SERVER_HOLD,
         )
 
     async def _unban_if_banned(self, chat: int | str, user_id: int) -> None:

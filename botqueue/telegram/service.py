@@ -187,9 +187,11 @@ class TelegramBotService:
         scope: str = "",
         chat: str = "",
         max_hold: float | None = None,
+        server_hold: float = 0.0,
     ) -> T:
         """Make one Bot API call through the token's limiter; Telegram's errors come out as
-        botqueue errors (with Telegram's description verbatim)."""
+        botqueue errors (with Telegram's description verbatim). ``max_hold`` and
+        ``server_hold``: see ``FloodLimiter.call``."""
 
         async def mapped() -> T:
             self.calls += 1
@@ -209,7 +211,9 @@ class TelegramBotService:
             self.breaker.record_success()
             return result
 
-        return await self.limiter.call(method, mapped, scope=scope, chat=chat, max_hold=max_hold)
+        return await self.limiter.call(
+            method, mapped, scope=scope, chat=chat, max_hold=max_hold, server_hold=server_hold
+        )
 
     async def _migrating(
         self, channel_id: str, work: Callable[[int | str], Awaitable[Outcome]]

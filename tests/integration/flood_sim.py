@@ -4,6 +4,9 @@ Each worker draws slots from one store through the rule as ``Budget`` does (one 
 time, retrying after the answer's wait or at its own next release), sends at once, and its call
 is checked by the server after its request leg and answered after its answer leg, each leg
 drawn with jitter. The store's clock and the workers' are one ``FakeClock``: no real sleep.
+A share of the calls may declare a server hold (``hold``): of those, ``held_share`` of all
+calls are held that long by the server after its check, ``instant_share`` are answered at once
+(a user who left meanwhile), and every one is released with its hold declared.
 """
 
 from __future__ import annotations
@@ -76,8 +79,14 @@ class _Run:
         worker.in_flight += 1
         share = self.options["request_share"]
         q, a = self.leg(share), self.leg(1 - share)
+        declared = False
+        held, instant = self.options["held_share"], self.options["instant_share"]
+        if held or instant:  # no draw otherwise: the other runs keep their random stream
+            draw = self.rng.random()
+            declared = draw < held + instant
+            a += self.options["hold"] if draw < held else 0.0
         self.at(now + q, "check", worker)
-        self.at(now + q + a, "done", worker, (slot, now))
+        self.at(now + q + a, "done", worker, (slot, now, declared))
         self.attempt(now, worker)
 
     def on_check(self, now: float, measured: bool) -> None:
@@ -89,13 +98,16 @@ class _Run:
             self.result.admitted += admitted
             self.result.refused += not admitted
 
-    async def on_done(self, now: float, worker: _Worker, slot: str, sent: float) -> None:
+    async def on_done(
+        self, now: float, worker: _Worker, slot: str, sent: float, declared: bool
+    ) -> None:
         worker.in_flight -= 1
         worker.trips.add(now - sent, now)
         span, samples = 2 * self.window.period, max(16, 2 * self.window.limit)
         release = functools.partial(
             rule.release, rate=self.window, slot=slot, ago=0.0, lease=self.lease,
-            fastest=worker.trips.fastest(now, span, samples),
+            fastest=worker.trips.fastest(now, span, samples), took=now - sent,
+            server_hold=self.options["hold"] if declared else 0.0,
         )  # fmt: skip
         await self.store.transact(release)
         self.attempt(now, worker)  # a release wakes this worker's acquirer
@@ -114,11 +126,15 @@ async def run(
     warmup: float = 8.0,
     concurrency: int = 10,
     seed: int = 1,
+    hold: float = 0.0,
+    held_share: float = 0.0,
+    instant_share: float = 0.0,
 ) -> Result:
     """Run ``workers`` at full demand for ``warmup + seconds``; count the measured span."""
     sim = _Run(
         store, clock, Rate.of(rate), round_trip=round_trip, request_share=request_share,
-        jitter=jitter, concurrency=concurrency, seed=seed,
+        jitter=jitter, concurrency=concurrency, seed=seed, hold=hold, held_share=held_share,
+        instant_share=instant_share,
     )  # fmt: skip
     start = clock.now()
     for worker in (_Worker(f"w{n}") for n in range(workers)):

@@ -56,13 +56,25 @@ class Script:
         return await self.store.transact(work)
 
     async def release(
-        self, at: float, slot: str = "a:0", ago: float = 0.0, fastest: float | None = None
+        self,
+        at: float,
+        slot: str = "a:0",
+        ago: float = 0.0,
+        fastest: float | None = None,
+        took: float | None = None,
+        server_hold: float = 0.0,
     ) -> None:
         self.clock.set(T0 + at)
         work = functools.partial(
-            rule.release, rate=self.rate, slot=slot, ago=ago, lease=LEASE, fastest=fastest
-        )
+            rule.release, rate=self.rate, slot=slot, ago=ago, lease=LEASE, fastest=fastest,
+            took=took, server_hold=server_hold,
+        )  # fmt: skip
         await self.store.transact(work)
+
+    async def frees_at(self, at: float, slot: str) -> None:
+        """The next grant is refused just before ``at`` and granted just after."""
+        assert not (await self.grant(at - 0.001, slot)).granted
+        assert (await self.grant(at + 0.001, slot)).granted
 
     async def beat(
         self, at: float, owner: str, slots: list[str] | None = None, fastest: float | None = None
@@ -130,6 +142,36 @@ async def test_no_credit_until_every_live_worker_published_and_at_most_a_tenth(
     assert (await s.grant(3.1 + 0.9 * ONE.period + 0.001, "a:3")).granted
 
 
+async def test_a_held_call_cools_down_from_its_answer_less_the_hold(store: Store) -> None:
+    s = Script(store)
+    assert (await s.grant(0)).granted
+    # Sent at 0.1, answered at 1.3: the server checked it at least 1 s before the answer.
+    await s.release(1.3, took=1.2, server_hold=1.0)
+    await s.frees_at(0.3 + ONE.period, "a:1")
+    # The hold outweighs a credit (here at most a tenth of the period); the order is kept.
+    await s.release(2.5, "a:1", ago=0.1, fastest=5.0, took=1.3, server_hold=1.0)
+    await s.frees_at(1.4 + ONE.period, "a:2")
+    assert (await s.state()).done == sorted((await s.state()).done)
+
+
+async def test_a_held_call_answered_faster_than_its_hold_gets_no_hint(store: Store) -> None:
+    s = Script(store)
+    assert (await s.grant(0)).granted
+    # 0.4 s: the hold did not happen (the user had left meanwhile); only the credit counts.
+    await s.release(0.5, took=0.4, server_hold=1.0)
+    await s.frees_at(0.5 + ONE.period, "a:1")
+    await s.release(2.0, "a:1", fastest=0.05, took=0.05, server_hold=1.0)
+    await s.frees_at(2.0 - 0.0425 + ONE.period, "a:2")
+
+
+async def test_a_hint_never_starts_a_cool_down_before_the_call_was_sent(store: Store) -> None:
+    s = Script(store)
+    assert (await s.grant(0)).granted
+    # A held call of 60 ms and a credit of a tenth of the period: no earlier than its send.
+    await s.release(1.0, took=0.06, server_hold=0.05, fastest=5.0)
+    await s.frees_at(0.94 + ONE.period, "a:1")
+
+
 async def test_a_pause_stops_every_worker_and_keeps_its_length_across_a_clock_step(
     store: Store,
 ) -> None:
@@ -192,5 +234,27 @@ async def test_workers_against_a_strict_window_draw_no_429_and_nearly_the_rate(
     result = await flood_sim.run(
         store, clock, rate=30, workers=workers, round_trip=round_trip, request_share=share
     )
+    assert result.refused == 0
+    assert result.share(Rate.of(30), 12.0) >= least
+
+
+HELD = [
+    # (workers, round trip, held share, instant share, least share of the rate)
+    (1, 0.05, 0.5, 0.0, 0.94),  # half the calls held 1 s, as a mixed backlog's unbans
+    (1, 0.05, 0.25, 0.25, 0.94),  # half declared, half of those answered at once
+    (3, 0.05, 0.5, 0.0, 0.94),
+]
+
+
+@pytest.mark.parametrize(("workers", "round_trip", "held", "instant", "least"), HELD)
+async def test_held_calls_against_a_strict_window_draw_no_429_and_nearly_the_rate(
+    store: Store, workers: int, round_trip: float, held: float, instant: float, least: float
+) -> None:
+    # Each worker may have 40 calls in flight: held ones keep their slots for a second.
+    clock: FakeClock = store.clock  # type: ignore[attr-defined]
+    result = await flood_sim.run(
+        store, clock, rate=30, workers=workers, round_trip=round_trip, concurrency=40,
+        hold=1.0, held_share=held, instant_share=instant,
+    )  # fmt: skip
     assert result.refused == 0
     assert result.share(Rate.of(30), 12.0) >= least

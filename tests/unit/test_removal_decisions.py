@@ -18,6 +18,9 @@ import pytest
 from botqueue.errors import PermanentError, RetryableError
 from botqueue.operations import RemoveUser
 from botqueue.sandbox import errors as tg
+from botqueue.telegram.flood import Budget, FakeClock, MemoryStore
+from botqueue.telegram.limiter import FloodLimiter, RateLimits
+from botqueue.telegram.membership import KICK_SERVER_HOLD
 from botqueue.telegram.service import TelegramBotService
 from tests import factories
 from tests.mocked_bot import Fail, MockedBot, chat_member, invite_link
@@ -193,3 +196,41 @@ async def test_held_links_are_revoked_before_the_lookup(
     assert mocked_bot.methods() == ["revokeChatInviteLink", "getChatMember", "unbanChatMember"]
     assert mocked_bot.calls("revokeChatInviteLink")[0]["invite_link"] == url
     assert await mocked_service.links.held(str(CHANNEL), USER) == []
+
+
+@pytest.mark.parametrize(
+    ("slow", "hinted"),
+    [
+        pytest.param({"unbanChatMember": 1.0}, True, id="unban-held-1s"),
+        pytest.param({}, False, id="unban-at-once"),  # the user had left meanwhile
+        pytest.param({"getChatMember": 1.0}, False, id="lookup-1s-not-declared"),
+    ],
+)
+async def test_the_unban_of_a_member_declares_tdlibs_second_to_the_flood_windows(
+    slow: dict[str, float], hinted: bool
+) -> None:
+    # A fake clock under the token's budget and the chat's window; the mocked server answers
+    # after ``slow`` seconds of it. Only a plain unban answered a second or more after its send
+    # cools its slots down from a second before its answer; anything else from the answer.
+    clock = FakeClock()
+    mocked = MockedBot(clock=clock)
+    mocked.slow.update(slow)
+    mocked.answer("getChatMember", member("member"))
+    mocked.answer("unbanChatMember", True)
+    budget = Budget(None, 1000, clock=clock)
+    limiter = FloodLimiter(RateLimits(overall=1000, per_channel=1000), budget=budget)
+    service = TelegramBotService(mocked.token, bot=mocked.bot, limiter=limiter)
+    await service.start()
+    try:
+        assert (await service.remove_user(remove())).status == "succeeded"
+    finally:
+        await service.aclose()
+    assert mocked.unprepared == []
+    assert KICK_SERVER_HOLD == 1.0
+    answered = mocked.answered_at["unbanChatMember"]
+    expected = answered - KICK_SERVER_HOLD if hinted else answered
+    chat_window = limiter._window("channel", str(CHANNEL))
+    for window in (budget, chat_window):
+        assert isinstance(window.store, MemoryStore)
+        # The unban was the last call: the latest cool-down start is its own.
+        assert max(window.store.state.done) == pytest.approx(expected)

@@ -67,10 +67,17 @@ class FloodBudget(Protocol):
         """Wait for a slot and take it; None when the bot is paused (see paused_until())."""
 
     async def release(
-        self, grant: Grant, sent_at: float | None, completed_at: float, *, answered: bool = True
+        self,
+        grant: Grant,
+        sent_at: float | None,
+        completed_at: float,
+        *,
+        answered: bool = True,
+        server_hold: float = 0.0,
     ) -> None:
         """The call sent at ``sent_at`` completed at ``completed_at`` (``clock``),
-        ``answered`` if without an exception: the slot's cool-down starts."""
+        ``answered`` if without an exception: the slot's cool-down starts (``server_hold``
+        seconds before the completion if the call took that long; see ``rule``)."""
 
     def pause(self, seconds: float) -> None:
         """Pause every call of the token for ``seconds`` from now (after a 429)."""

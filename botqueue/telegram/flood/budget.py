@@ -143,8 +143,9 @@ class Budget:
                 wait.cancel()
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[Grant | None]:
-        """Hold a slot for one call sent on entry (None: paused); credited if it raises not."""
+    async def slot(self, *, server_hold: float = 0.0) -> AsyncIterator[Grant | None]:
+        """Hold a slot for one call sent on entry (None: paused); credited if it raises not
+        (``server_hold``: see ``release``)."""
         grant = await self.acquire()
         if grant is None:
             yield None
@@ -154,29 +155,44 @@ class Budget:
             yield grant
             answered = True
         finally:
-            await self.release(grant, sent_at, self.clock.now(), answered=answered)
+            await self.release(
+                grant, sent_at, self.clock.now(), answered=answered, server_hold=server_hold
+            )
 
     async def release(
-        self, grant: Grant, sent_at: float | None, completed_at: float, *, answered: bool = True
+        self,
+        grant: Grant,
+        sent_at: float | None,
+        completed_at: float,
+        *,
+        answered: bool = True,
+        server_hold: float = 0.0,
     ) -> None:
         """The call sent at ``sent_at`` (None: never sent) completed at ``completed_at`` (this
-        budget's clock), ``answered`` if without an exception: the slot's cool-down starts."""
+        budget's clock), ``answered`` if without an exception: the slot's cool-down starts.
+
+        ``server_hold``: seconds the server is known to hold this call's answer after its
+        check; the cool-down may start that much before the completion (``rule.release``).
+        """
         self._held.discard(grant.slot)
         if self._released is not None:
             self._released.set()
-        fastest = None
+        fastest = took = None
         if answered and sent_at is not None:
-            self.round_trips.add(completed_at - sent_at, completed_at)
+            took = completed_at - sent_at
+            self.round_trips.add(took, completed_at)
             fastest = self.fastest()
         if self._fallback is not None and not grant.shared:
-            await self._fallback.release(grant, sent_at, completed_at, answered=answered)
+            await self._fallback.release(
+                grant, sent_at, completed_at, answered=answered, server_hold=server_hold
+            )
             # Handed to the store when it is back (a shared slot's lease runs out by itself).
             self._fallback_done.append(completed_at)
             return
         ago = self.clock.now() - completed_at
         work = functools.partial(
             rule.release, rate=self.window, slot=grant.slot, ago=ago, lease=self.lease,
-            fastest=fastest,
+            fastest=fastest, took=took, server_hold=server_hold,
         )  # fmt: skip
         try:
             await self.store.transact(work)

@@ -34,6 +34,15 @@ clock tick, at most a tenth of the period, and 0 while any live worker has publi
 When the assumptions fail, two calls of a slot overlap by at most the credit (a tenth of a
 period): a strict server answers 429 and the pause stops every worker, which is the net.
 
+**Server hold.** A call may declare that the server holds its answer at least h seconds after
+its check (a plain unban of a member: TDLib bans, sleeps a second, then sets Left). Then
+t <= c - h, so a cool-down from c - h still starts after the check; one from c - max(h, k) is
+safe by the hold or by the credit, whichever is larger. A call answered in less than h since
+its send proves the hold did not happen (the user had left meanwhile: an instant answer), so
+it gets only the credit; and no cool-down starts before the call was sent. A call that took
+h or more without being held (the user left meanwhile *and* the network was that slow) may
+overlap the slot's next call by up to h: the 429 pause is the net, as above.
+
 **Spacing.** Grants are spaced ``period / limit`` on a grid, restarted from now after an idle
 spell: slots freed by a burst would otherwise be re-granted as a burst, queue at the server,
 and clock the next cycle by late completions (measured: 96-98% of the rate instead of 99%).
@@ -47,6 +56,7 @@ which never frees a slot early; a step forward ends cool-downs early, which no c
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -186,9 +196,12 @@ def release(
     *,
     lease: float,
     fastest: float | None = None,
+    took: float | None = None,
+    server_hold: float = 0.0,
 ) -> None:
     """Free ``slot``; its cool-down starts ``ago`` seconds back (its completion), credited
-    when ``fastest`` (the owner's fastest round trip, its call's included) is given."""
+    when ``fastest`` (the owner's fastest round trip, its call's included) is given, and
+    ``server_hold`` earlier when the answered call ``took`` (completion - send) at least that."""
     _tidy(state, now, rate, lease)
     state.busy.pop(slot, None)
     owner = owner_of(slot)
@@ -196,11 +209,10 @@ def release(
     if fastest is not None and owner in state.workers:
         state.workers[owner][1] = fastest
         k = credit(state, rate, owner)
-    start = now - max(0.0, ago) - k
-    # Kept in order, so the oldest cool-down is first; starting later is always safe.
-    if state.done and start < state.done[-1]:
-        start = state.done[-1]
-    state.done.append(start)
+    if took is not None and server_hold > 0 and took >= server_hold:
+        k = min(max(server_hold, k), took)  # the check was at least the hold before; sent first
+    # Kept in order (the oldest cool-down first): a held call's may start before others'.
+    bisect.insort(state.done, now - max(0.0, ago) - k)
 
 
 def pause(state: State, now: float, seconds: float) -> float:
