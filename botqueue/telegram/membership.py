@@ -331,6 +331,10 @@ class Membership:
             )
             raise
         except OperationError as error:
+            if isinstance(error, TelegramPermanentError) and error.reason in LINK_GONE:
+                # The chat no longer has the link (it expired): as good as revoked.
+                await self.service.links.forget(url)
+                return True
             log.warning(
                 "could not revoke an undelivered invite link; it stays valid until it expires",
                 linkName=name,

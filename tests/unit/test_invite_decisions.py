@@ -238,11 +238,6 @@ async def test_a_failed_revocation_says_the_link_stays_valid(
     assert (line["log_level"], line["error"]) == ("warning", text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="membership._revoke does not apply LINK_GONE: a link the chat no longer has is "
-    "reported as still valid (revoke_held does apply it)",
-)
 async def test_an_undelivered_link_the_chat_no_longer_has_is_not_valid(
     mocked_service: TelegramBotService, mocked_bot: MockedBot
 ) -> None:
