@@ -16,6 +16,12 @@ default beside an embedded queue's file (``botqueue.db`` -> ``botqueue.links.db`
 ``RedisLedger`` (links_redis.py) keeps it in Redis for workers on any number of hosts.
 ``open_ledger`` picks one from TELEGRAM_INVITE_LEDGER_URL, the queue URL and, for SQS, the
 flood budget's Redis (TELEGRAM_RATE_LIMIT_URL).
+
+It is also the access ledger (issue 19): per (chat, user), whether the user is entitled (an
+invite was performed and no removal came after it), the subscription, since when, and the
+user's links. ``grant`` and ``revoke`` are called by the flows (membership.py) when an invite
+or a removal is performed; the rule they follow is written once (``granted``, ``revoked``)
+and each backend only stores its result. ``owner(url)`` finds the (chat, user) of a link.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import hashlib
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 from urllib.parse import urlparse
 
@@ -33,8 +40,44 @@ from .sqlite_file import SqliteFile
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Access:
+    """One (chat, user)'s entry in the access ledger."""
+
+    chat: str
+    user_id: int
+    entitled: bool
+    """An invite was performed and no removal came after it."""
+    subscription_id: str
+    """The subscription of the latest invite (or, never invited, of the removal)."""
+    since: float | None
+    """When the latest invite was performed (Unix seconds); None if never."""
+    revoked_at: float | None = None
+    """When a removal ended the entitlement; None while entitled."""
+    links: tuple[str, ...] = ()
+    """The user's unexpired, unrevoked links in the chat (filled in by ``access``/``accesses``)."""
+
+
+def granted(
+    previous: Access | None, chat: str, user_id: int, subscription: str, now: float
+) -> Access:
+    """The entry after an invite was performed: entitled, by this subscription, since now."""
+    return Access(chat, user_id, True, subscription, now)
+
+
+def revoked(
+    previous: Access | None, chat: str, user_id: int, subscription: str, now: float
+) -> Access:
+    """The entry after a removal was performed; a repeated removal keeps the first one's time."""
+    if previous is None:
+        return Access(chat, user_id, False, subscription, None, now)
+    if not previous.entitled:
+        return previous
+    return replace(previous, entitled=False, revoked_at=now, links=())
+
+
 class LinkLedger(Protocol):
-    """Invite links created and not yet revoked, by (chat, user)."""
+    """Invite links created and not yet revoked, and entitlements, by (chat, user)."""
 
     async def record(self, chat: str, user_id: int, url: str, expires_at: float) -> None:
         """Remember a link just created (``expires_at`` in Unix seconds)."""
@@ -44,6 +87,21 @@ class LinkLedger(Protocol):
 
     async def forget(self, url: str) -> None:
         """Drop a link that was revoked (or that the chat no longer has)."""
+
+    async def owner(self, url: str) -> tuple[str, int] | None:
+        """The (chat, user) a held link was created for; None if unknown (or revoked)."""
+
+    async def grant(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record an invite performed (sent, or the user already in): the user is entitled."""
+
+    async def revoke(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record a removal performed: the user is no longer entitled."""
+
+    async def access(self, chat: str, user_id: int) -> Access | None:
+        """The user's entry with their links; None if the ledger never saw them."""
+
+    async def accesses(self, chat: str) -> list[Access]:
+        """Every entry of the chat, by user id."""
 
     async def aclose(self) -> None:
         """Release the file and its thread, or the connections."""
@@ -55,6 +113,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self._links: dict[tuple[str, int], dict[str, float]] = {}
         self._owner: dict[str, tuple[str, int]] = {}
+        self._access: dict[tuple[str, int], Access] = {}
 
     async def record(self, chat: str, user_id: int, url: str, expires_at: float) -> None:
         """Remember a link just created."""
@@ -78,6 +137,34 @@ class MemoryLedger:
             if not links:
                 self._links.pop(key, None)
 
+    async def owner(self, url: str) -> tuple[str, int] | None:
+        """The (chat, user) a held link was created for."""
+        return self._owner.get(url)
+
+    async def grant(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record an invite performed."""
+        key = (chat, user_id)
+        self._access[key] = granted(
+            self._access.get(key), chat, user_id, subscription_id, time.time()
+        )
+
+    async def revoke(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record a removal performed."""
+        key = (chat, user_id)
+        self._access[key] = revoked(
+            self._access.get(key), chat, user_id, subscription_id, time.time()
+        )
+
+    async def access(self, chat: str, user_id: int) -> Access | None:
+        """The user's entry with their links."""
+        entry = self._access.get((chat, user_id))
+        return entry and replace(entry, links=tuple(await self.held(chat, user_id)))
+
+    async def accesses(self, chat: str) -> list[Access]:
+        """Every entry of the chat, by user id."""
+        users = sorted(user for (c, user) in self._access if c == chat)
+        return [entry for user in users if (entry := await self.access(chat, user))]
+
     async def aclose(self) -> None:
         """Nothing to release."""
 
@@ -87,7 +174,15 @@ CREATE TABLE IF NOT EXISTS links (
     url TEXT PRIMARY KEY, bot TEXT NOT NULL, chat TEXT NOT NULL, user_id INTEGER NOT NULL,
     created REAL NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS links_by_user ON links (bot, chat, user_id);
+CREATE TABLE IF NOT EXISTS access (
+    bot TEXT NOT NULL, chat TEXT NOT NULL, user_id INTEGER NOT NULL, entitled INTEGER NOT NULL,
+    subscription TEXT NOT NULL, since REAL, revoked_at REAL,
+    PRIMARY KEY (bot, chat, user_id));
 """
+
+
+AccessRule = Callable[[Access | None, str, int, str, float], Access]
+"""``granted`` or ``revoked``: (previous entry, chat, user, subscription, now) -> the new entry."""
 
 
 class LedgerUnavailable(RetryableError):
@@ -143,6 +238,65 @@ class SqliteLedger:
     async def forget(self, url: str) -> None:
         """Drop a revoked link."""
         await self._run(lambda conn, now: conn.execute("DELETE FROM links WHERE url = ?", (url,)))
+
+    async def owner(self, url: str) -> tuple[str, int] | None:
+        """The (chat, user) a held link was created for."""
+        rows = await self._run(
+            lambda conn, now: conn.execute(
+                "SELECT chat, user_id FROM links WHERE url = ? AND bot = ?", (url, self.bot)
+            ).fetchall()
+        )
+        return (str(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def _read(self, conn: sqlite3.Connection, chat: str, user_id: int | None) -> list[Access]:
+        where, args = "bot = ? AND chat = ?", list[str | int]([self.bot, chat])
+        if user_id is not None:
+            where, args = f"{where} AND user_id = ?", [*args, user_id]
+        rows = conn.execute(
+            "SELECT chat, user_id, entitled, subscription, since, revoked_at FROM access "
+            f"WHERE {where} ORDER BY user_id",  # the clause is ours, the values bound
+            args,
+        ).fetchall()
+        return [Access(str(r[0]), int(r[1]), bool(r[2]), str(r[3]), r[4], r[5]) for r in rows]
+
+    async def _change(self, chat: str, user_id: int, subscription: str, rule: AccessRule) -> None:
+        def work(conn: sqlite3.Connection, now: float) -> None:
+            previous = next(iter(self._read(conn, chat, user_id)), None)
+            entry = rule(previous, chat, user_id, subscription, now)
+            conn.execute(
+                "INSERT OR REPLACE INTO access VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.bot,
+                    chat,
+                    user_id,
+                    int(entry.entitled),
+                    entry.subscription_id,
+                    entry.since,
+                    entry.revoked_at,
+                ),
+            )
+
+        await self._run(work)
+
+    async def grant(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record an invite performed."""
+        await self._change(chat, user_id, subscription_id, granted)
+
+    async def revoke(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record a removal performed."""
+        await self._change(chat, user_id, subscription_id, revoked)
+
+    async def access(self, chat: str, user_id: int) -> Access | None:
+        """The user's entry with their links."""
+        found = await self._run(lambda conn, now: self._read(conn, chat, user_id))
+        if not found:
+            return None
+        return replace(found[0], links=tuple(await self.held(chat, user_id)))
+
+    async def accesses(self, chat: str) -> list[Access]:
+        """Every entry of the chat, by user id."""
+        entries = await self._run(lambda conn, now: self._read(conn, chat, None))
+        return [replace(e, links=tuple(await self.held(chat, e.user_id))) for e in entries]
 
     async def aclose(self) -> None:
         """Close the file and stop the thread."""

@@ -6,18 +6,25 @@ key per link (named by a hash of its URL) names its owner's hash, so ``forget(ur
 no chat or user. Every key carries a TTL a little past the latest expiry of its links, so
 nothing outlives the links it records; ``held`` drops the expired ones. All keys of one bot
 share a hash tag (one cluster slot).
+
+Entitlements (the access ledger) live in one hash per chat, the user id mapping to the entry as
+JSON. They have no TTL: an entitlement lasts until a removal. A change reads and writes the
+entry in two requests; the operations of one (chat, user) run one at a time (the queue's
+message group), so nothing else changes it between them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from .flood.store_redis import redacted
-from .links import LedgerUnavailable
+from .links import Access, AccessRule, LedgerUnavailable, granted, revoked
 
 T = TypeVar("T")
 
@@ -125,3 +132,68 @@ class RedisLedger:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self.redis.aclose()
+
+    # -- access ---------------------------------------------------------------------------
+
+    def _access_key(self, chat: str) -> str:
+        return f"{self.prefix}:access:{chat}"
+
+    async def owner(self, url: str) -> tuple[str, int] | None:
+        """The (chat, user) a held link was created for."""
+        owner = await self._call(lambda: self.redis.get(self._owner_key(url)))
+        if owner is None:
+            return None
+        key = owner.decode() if isinstance(owner, bytes) else str(owner)
+        chat, user = key.removeprefix(f"{self.prefix}:user:").rsplit(":", 1)
+        return chat, int(user)
+
+    async def _entries(self, chat: str) -> dict[int, Access]:
+        key = self._access_key(chat)
+        raw: dict[Any, Any] = await self._call(lambda: self.redis.hgetall(key))
+        entries = {}
+        for field, value in raw.items():
+            user = int(field)
+            data = json.loads(value)
+            entries[user] = Access(chat, user, data["e"], data["s"], data["g"], data["r"])
+        return entries
+
+    async def _change(self, chat: str, user_id: int, subscription: str, rule: AccessRule) -> None:
+        key = self._access_key(chat)
+        value = await self._call(lambda: self.redis.hget(key, str(user_id)))
+        previous = None
+        if value is not None:
+            data = json.loads(value)
+            previous = Access(chat, user_id, data["e"], data["s"], data["g"], data["r"])
+        entry = rule(previous, chat, user_id, subscription, time.time())
+        encoded = json.dumps(
+            {
+                "e": entry.entitled,
+                "s": entry.subscription_id,
+                "g": entry.since,
+                "r": entry.revoked_at,
+            }
+        )
+        await self._call(lambda: self.redis.hset(key, str(user_id), encoded))
+
+    async def grant(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record an invite performed."""
+        await self._change(chat, user_id, subscription_id, granted)
+
+    async def revoke(self, chat: str, user_id: int, subscription_id: str) -> None:
+        """Record a removal performed."""
+        await self._change(chat, user_id, subscription_id, revoked)
+
+    async def access(self, chat: str, user_id: int) -> Access | None:
+        """The user's entry with their links."""
+        entry = (await self._entries(chat)).get(user_id)
+        if entry is None:
+            return None
+        return replace(entry, links=tuple(await self.held(chat, user_id)))
+
+    async def accesses(self, chat: str) -> list[Access]:
+        """Every entry of the chat, by user id."""
+        entries = await self._entries(chat)
+        return [
+            replace(entries[user], links=tuple(await self.held(chat, user)))
+            for user in sorted(entries)
+        ]

@@ -12,6 +12,11 @@ Every link created is kept in the service's invite-link ledger (links.py) until 
 an invite first revokes the user's earlier links in the chat (a worker killed after sending
 one, before the message was deleted, would otherwise leave two valid), and a removal revokes
 them all (a single-use link frees its place when its user is removed: it would let them back).
+
+The same ledger keeps who is entitled (the access ledger): an invite performed (the link sent,
+or the user already in) grants access, a removal performed (the user confirmed out) revokes
+it. Here, not in the service, because only the flow knows when an operation was performed; a
+failed operation changes nothing, and a redelivered one records the same again.
 """
 
 from __future__ import annotations
@@ -169,6 +174,7 @@ class Membership:
         except TelegramPermanentError as lookup:
             return await self._remove_unconfirmed(op, chat, lookup)
         if member.status in GONE:
+            await self.service.links.revoke(str(chat), op.user_id, op.subscription_id)
             return Outcome("noop", {"memberStatus": member.status})
         if member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER):
             owner = member.status == ChatMember.OWNER
@@ -180,6 +186,7 @@ class Membership:
         # "left", restrictions lifted, free to come back with a new link. Never an admin's ban:
         # a "kicked" user returned above.
         await self._kick(chat, op.user_id)
+        await self.service.links.revoke(str(chat), op.user_id, op.subscription_id)
         return Outcome("succeeded", {"reason": op.reason, "memberStatus": member.status})
 
     async def _remove_unconfirmed(
@@ -197,6 +204,7 @@ class Membership:
                 reason=refused.reason,
                 detail={"memberLookupError": lookup.message, "memberLookupReason": lookup.reason},
             ) from None
+        await self.service.links.revoke(str(chat), op.user_id, op.subscription_id)
         return Outcome(
             "succeeded",
             {"reason": op.reason, "memberStatus": "unknown", "memberLookupError": lookup.message},
@@ -215,6 +223,7 @@ class Membership:
                 raise
             member = None
         if member is not None and _in_channel(member):
+            await self.service.links.grant(str(chat), op.user_id, op.subscription_id)
             return Outcome("noop", {"memberStatus": member.status})
         if member is None:
             await self._unban_unresolved(op, chat)
@@ -280,6 +289,8 @@ class Membership:
             valid = not await self._revoke(op, chat, link.invite_link, name, error)
             error.detail.update(detail, linkValid=valid)
             raise
+        # Performed: the user is entitled (the access ledger; a redelivery grants again).
+        await service.links.grant(str(chat), op.user_id, op.subscription_id)
         return Outcome("succeeded", {**detail, "messageId": message.message_id})
 
     async def _revoke_call(self, chat: int | str, url: str) -> None:
