@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..errors import BotQueueError, ConfigurationError, OperationValidationError
-from . import dashboard, dlq, observability, queue, sandbox, worker
+from . import access, dashboard, dlq, observability, queue, sandbox, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +33,7 @@ for _command in (
     queue.stats,
     queue.setup,
     dlq.dlq,
+    access.access,
     observability.health,
     sandbox.sandbox,
     sandbox.demo,
