@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     """Share of TELEGRAM_RATE_LIMIT a worker takes while the shared budget is unreachable;
     unset: 1 / the workers last seen sharing it (1/4 if it was never reached)."""
 
-    @field_validator("telegram_rate_limit_url", "telegram_invite_ledger_url")
+    @field_validator(
+        "telegram_rate_limit_url", "telegram_access_ledger_url", "telegram_invite_ledger_url"
+    )
     @classmethod
     def _budget_url(cls, value: str | None) -> str | None:
         parsed = urlparse(value or "")
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
         )
 
     # -- end of the flood budget --
+    telegram_access_ledger_url: str | None = None
+    """Where the access ledger (entitlements and invite links) is kept; the same values as
+    TELEGRAM_INVITE_LEDGER_URL, its older name, which it overrides when both are set."""
     telegram_invite_ledger_url: str | None = None
     """Where invite links are kept until revoked (a removal revokes them): ``redis://host:port/db``
     (``rediss://``, ``unix://``; workers on several hosts), ``sqlite:///path`` or ``local``

@@ -23,7 +23,7 @@ def access() -> None:
 
 def _ledger(settings: Settings) -> LinkLedger:
     from ..errors import ConfigurationError
-    from ..telegram.links import open_ledger
+    from ..telegram.links import ledger_url, open_ledger
 
     token = settings.telegram_bot_token
     if token is None:
@@ -31,7 +31,7 @@ def _ledger(settings: Settings) -> LinkLedger:
         raise ConfigurationError("TELEGRAM_BOT_TOKEN is required to read the access ledger")
     return open_ledger(
         token.get_secret_value(),
-        url=settings.telegram_invite_ledger_url,
+        url=ledger_url(settings),
         queue_url=settings.bot_operations_queue_url,
         rate_limit_url=settings.telegram_rate_limit_url,
     )

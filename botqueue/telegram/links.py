@@ -31,11 +31,14 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from ..errors import ConfigurationError, RetryableError
 from .sqlite_file import SqliteFile
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 T = TypeVar("T")
 
@@ -303,6 +306,11 @@ class SqliteLedger:
         await self._file.aclose()
 
 
+def ledger_url(settings: Settings) -> str | None:
+    """TELEGRAM_ACCESS_LEDGER_URL, else its older name TELEGRAM_INVITE_LEDGER_URL."""
+    return settings.telegram_access_ledger_url or settings.telegram_invite_ledger_url
+
+
 def open_ledger(
     token: str,
     *,
@@ -310,7 +318,8 @@ def open_ledger(
     queue_url: str | None = None,
     rate_limit_url: str | None = None,
 ) -> LinkLedger:
-    """The ledger named by ``url`` (TELEGRAM_INVITE_LEDGER_URL): ``redis://…`` (``rediss://``,
+    """The ledger named by ``url`` (``ledger_url``: TELEGRAM_ACCESS_LEDGER_URL or
+    TELEGRAM_INVITE_LEDGER_URL): ``redis://…`` (``rediss://``,
     ``unix://``), ``sqlite:///path`` or ``local``. None: a file beside an embedded queue's
     (``queue_url`` None is the default ``sqlite:///botqueue.db``); with any other queue, the
     flood budget's Redis when ``rate_limit_url`` (TELEGRAM_RATE_LIMIT_URL) names one (workers
@@ -337,12 +346,12 @@ def open_ledger(
             return MemoryLedger()
         return SqliteLedger(str(path.with_name(f"{path.stem}.links{path.suffix}")), token)
     if urlparse(url).scheme in REDIS_SCHEMES:
-        return _redis(url, token, "TELEGRAM_INVITE_LEDGER_URL")
+        return _redis(url, token, "TELEGRAM_ACCESS_LEDGER_URL (or TELEGRAM_INVITE_LEDGER_URL)")
     if urlparse(url).scheme == "sqlite":
         return SqliteLedger(str(parse_sqlite_url(url, "q")[0]), token)
     raise ConfigurationError(
-        "TELEGRAM_INVITE_LEDGER_URL must be redis://host:port/db, rediss://…, unix://…, "
-        f"sqlite:///path or local, not {url!r}"
+        "TELEGRAM_ACCESS_LEDGER_URL (or TELEGRAM_INVITE_LEDGER_URL) must be "
+        f"redis://host:port/db, rediss://…, unix://…, sqlite:///path or local, not {url!r}"
     )
 
 

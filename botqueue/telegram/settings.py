@@ -16,7 +16,7 @@ from ..errors import ConfigurationError
 from .breaker import BreakerSettings
 from .flood import open_budget
 from .limiter import FloodLimiter, RateLimits
-from .links import LinkLedger, open_ledger
+from .links import LinkLedger, ledger_url, open_ledger
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -81,7 +81,7 @@ def service_config(settings: Settings | None = None) -> ServiceConfig:
         # SQS, the flood budget's Redis: workers sharing a budget share their links too.
         links=open_ledger(
             token,
-            url=settings.telegram_invite_ledger_url,
+            url=ledger_url(settings),
             queue_url=settings.bot_operations_queue_url,
             rate_limit_url=settings.telegram_rate_limit_url,
         ),

@@ -208,6 +208,21 @@ def test_access_list_and_show(beside_the_queue: Path) -> None:
     assert missing.returncode == 1 and "no access entry" in missing.stderr
 
 
+def test_the_access_ledger_url_overrides_its_older_name(beside_the_queue: Path) -> None:
+    folder = beside_the_queue
+    (folder / "q.links.db").rename(folder / "access.db")
+    env = {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_ACCESS_LEDGER_URL": f"sqlite:///{folder / 'access.db'}",
+        "TELEGRAM_INVITE_LEDGER_URL": f"sqlite:///{folder / 'empty.db'}",
+    }
+    result = _run(folder, "list", "--channel", CHAT, **env)
+    assert result.stdout.splitlines()[-1] == "2 user(s), 1 entitled", result.stderr
+    del env["TELEGRAM_ACCESS_LEDGER_URL"]
+    older = _run(folder, "list", "--channel", CHAT, **env)
+    assert older.stdout.splitlines()[-1] == "0 user(s), 0 entitled", older.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
@@ -215,6 +230,10 @@ def test_access_list_and_show(beside_the_queue: Path) -> None:
         (
             {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_INVITE_LEDGER_URL": "memcached://x"},
             "TELEGRAM_INVITE_LEDGER_URL",
+        ),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_ACCESS_LEDGER_URL": "memcached://x"},
+            "TELEGRAM_ACCESS_LEDGER_URL",
         ),
     ],
 )
