@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     """Bot API server root (default https://api.telegram.org; or a local/sandbox server)."""
     telegram_invite_link_ttl: float = Field(86400.0, gt=0, le=366 * 86400)
     """Seconds an invite link stays valid."""
+    telegram_invite_mode: Literal["link", "join_request"] = "link"
+    """How an invite without ``inviteMode`` admits its user: ``link`` (a single-use link) or
+    ``join_request`` (a link whose join requests are approved; see docs/telegram.md)."""
     telegram_rate_limit: float = Field(30.0, gt=0)
     """Requests per second per bot token, overall."""
     # -- the token's flood budget, shared by its workers (docs/telegram.md, "Scaling out") --

@@ -32,6 +32,9 @@ MAX_RETRIES_LIMIT = 20
 _CHANNEL_ID = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[1-9][0-9]{0,18})$")
 
 RemoveReason = Literal["expiry", "refund", "cancellation"]
+InviteMode = Literal["link", "join_request"]
+"""How an invite admits its user: a single-use link, or a link whose join requests are approved."""
+INVITE_MODES: tuple[InviteMode, ...] = ("link", "join_request")
 
 
 def utc_now() -> datetime:
@@ -127,9 +130,16 @@ class InviteUser(_UserOperation):
 
     operation_type: Literal["INVITE_USER"] = "INVITE_USER"
     order_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    invite_mode: InviteMode | None = None
+    """``inviteMode`` (an addition to the spec's format); absent: the worker's
+    TELEGRAM_INVITE_MODE, so a spec producer's message means what it always did."""
 
     def identity(self) -> str:
-        """Type, channel, user, subscription and order."""
+        """Type, channel, user, subscription and order.
+
+        Not the invite mode: it says how the same access is delivered, not which access, so
+        a repeat of the invite in the other mode is the same request and is delivered once.
+        """
         return self._identity(
             "INVITE_USER", self.channel_id, self.user_id, self.subscription_id, self.order_id
         )

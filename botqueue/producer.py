@@ -87,8 +87,13 @@ class BotQueueProducer:
         max_retries: int = 3,
         *,
         idempotency_key: str | None = None,
+        invite_mode: str | None = None,
     ) -> str:
-        """Enqueue an invite; return the message id."""
+        """Enqueue an invite; return the message id.
+
+        ``invite_mode`` is ``"link"`` or ``"join_request"``; None leaves it to the worker's
+        TELEGRAM_INVITE_MODE.
+        """
         op = build_operation(
             {
                 "operationType": "INVITE_USER",
@@ -97,6 +102,7 @@ class BotQueueProducer:
                 "subscriptionId": subscription_id,
                 "orderId": order_id,
                 "maxRetries": max_retries,
+                "inviteMode": invite_mode,
             }
         )
         return await self.enqueue(op, idempotency_key=idempotency_key)

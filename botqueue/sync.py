@@ -71,8 +71,9 @@ class SyncBotQueueProducer:
         max_retries: int = 3,
         *,
         idempotency_key: str | None = None,
+        invite_mode: str | None = None,
     ) -> str:
-        """Enqueue an invite; return the message id."""
+        """Enqueue an invite; return the message id (``invite_mode``: see BotQueueProducer)."""
         return self._call(
             self._producer.enqueue_invite_user(
                 user_id,
@@ -81,6 +82,7 @@ class SyncBotQueueProducer:
                 order_id,
                 max_retries,
                 idempotency_key=idempotency_key,
+                invite_mode=invite_mode,
             )
         )
 

@@ -22,6 +22,10 @@ from .common import (
 if TYPE_CHECKING:
     from ..producer import BotQueueProducer
 
+INVITE_MODES = ("link", "join_request")
+"""operations.INVITE_MODES, written out: ``--help`` must not import pydantic (a test checks
+that the two agree)."""
+
 
 @click.group()
 def enqueue() -> None:
@@ -49,13 +53,27 @@ def _enqueue(flags: dict[str, Any], call: Callable[[BotQueueProducer], Any]) -> 
 @click.option("--subscription-id", required=True)
 @click.option("--order-id", required=True)
 @click.option("--max-retries", type=int, default=3, show_default=True)
+@click.option(
+    "--invite-mode",
+    type=click.Choice(INVITE_MODES),
+    default=None,
+    help="link or join_request; default: the worker's TELEGRAM_INVITE_MODE.",
+)
 def enqueue_invite(
-    user_id: int, channel: str, subscription_id: str, order_id: str, max_retries: int, **flags: Any
+    user_id: int,
+    channel: str,
+    subscription_id: str,
+    order_id: str,
+    max_retries: int,
+    invite_mode: str | None,
+    **flags: Any,
 ) -> None:
     """Enqueue INVITE_USER."""
     _enqueue(
         flags,
-        lambda p: p.enqueue_invite_user(user_id, channel, subscription_id, order_id, max_retries),
+        lambda p: p.enqueue_invite_user(
+            user_id, channel, subscription_id, order_id, max_retries, invite_mode=invite_mode
+        ),
     )
 
 

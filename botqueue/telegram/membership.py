@@ -8,6 +8,11 @@ member". An invite leaves at most one valid link: a link whose delivery is not c
 revoked before the operation is retried, and every failure of an invite that created a link
 carries the link and whether it is still valid.
 
+An invite in ``join_request`` mode sends a link that creates join requests instead (no
+member_limit: Telegram refuses the two together). Such a link admits nobody by itself, so a
+user who cannot get the bot's message is no failure: the outcome says ``delivered: false`` and
+carries the link, which stays valid for the application to show on its own page.
+
 Every link created is kept in the service's invite-link ledger (links.py) until it is revoked:
 an invite first revokes the user's earlier links in the chat (a worker killed after sending
 one, before the message was deleted, would otherwise leave two valid), and a removal revokes
@@ -31,7 +36,7 @@ import structlog
 from telegram import Bot, ChatMember
 
 from ..errors import OperationError, PermanentError
-from ..operations import InviteUser, RemoveUser
+from ..operations import InviteMode, InviteUser, RemoveUser
 from ..service import Outcome
 from .errors import TelegramPermanentError
 from .links import LinkLedger
@@ -96,6 +101,7 @@ class BotApi(Protocol):
     bot: Bot
     links: LinkLedger
     invite_expiry: dtm.timedelta
+    invite_mode: InviteMode
 
     async def call(
         self,
@@ -213,7 +219,10 @@ class Membership:
     # -- invite -----------------------------------------------------------------------------
 
     async def invite(self, op: InviteUser, chat: int | str) -> Outcome:
-        """Send the user a single-use invite link, unless they are already in the channel."""
+        """Send the user an invite link, unless they are already in the channel.
+
+        Single-use, or (``join_request`` mode) one that makes a join request to approve.
+        """
         # An earlier delivery's link (or a member's unused one) must not stay valid beside it.
         await self.revoke_held(op, chat)
         try:
@@ -249,11 +258,16 @@ class Membership:
         service = self.service
         expires = dtm.datetime.now(dtm.UTC) + service.invite_expiry
         name = invite_link_name(op.subscription_id)
+        join_request = (op.invite_mode or service.invite_mode) == "join_request"
+        # Telegram refuses member_limit beside creates_join_request; approval limits it instead.
+        limit: dict[str, Any] = (
+            {"creates_join_request": True} if join_request else {"member_limit": 1}
+        )
         link = await self._channel_call(
             "createChatInviteLink",
             chat,
             lambda: service.bot.create_chat_invite_link(
-                chat, expire_date=expires, member_limit=1, name=name
+                chat, expire_date=expires, name=name, **limit
             ),
         )
         await service.links.record(str(chat), op.user_id, link.invite_link, expires.timestamp())
@@ -262,6 +276,8 @@ class Membership:
             "inviteLinkName": name,
             "expiresAt": expires.isoformat(timespec="seconds"),
         }
+        if join_request:
+            detail["inviteMode"] = "join_request"
         text = _invite_text(link.invite_link)
         try:
             message = await service.call(
@@ -271,6 +287,19 @@ class Membership:
                 chat=str(op.user_id),
             )
         except TelegramPermanentError as error:
+            if error.reason in UNDELIVERABLE and join_request:
+                # The link admits nobody by itself: the application shows it instead. The
+                # invite is performed, so the user is entitled (approval will read this).
+                await service.links.grant(str(chat), op.user_id, op.subscription_id)
+                return Outcome(
+                    "succeeded",
+                    {
+                        **detail,
+                        "delivered": False,
+                        "deliveryError": error.message,
+                        "deliveryReason": error.reason,
+                    },
+                )
             if error.reason in UNDELIVERABLE:
                 raise TelegramPermanentError(
                     f"invite link created but not delivered: {error.message}",
@@ -289,6 +318,8 @@ class Membership:
             valid = not await self._revoke(op, chat, link.invite_link, name, error)
             error.detail.update(detail, linkValid=valid)
             raise
+        if join_request:
+            detail["delivered"] = True
         # Performed: the user is entitled (the access ledger; a redelivery grants again).
         await service.links.grant(str(chat), op.user_id, op.subscription_id)
         return Outcome("succeeded", {**detail, "messageId": message.message_id})

@@ -13,7 +13,7 @@ from telegram import Bot, ChatMember, ChatMemberAdministrator
 from telegram.error import TelegramError
 
 from ..logs import register_secret
-from ..operations import InviteUser, RemoveUser, VerifyPermissions
+from ..operations import InviteMode, InviteUser, RemoveUser, VerifyPermissions
 from ..service import FloodCounters, Outcome, RequestObserver
 from .bot_state import TelegramBotState
 from .breaker import BreakerSettings, CircuitBreaker
@@ -73,6 +73,7 @@ class TelegramBotService:
         *,
         api_url: str | None = None,
         invite_expiry: dtm.timedelta | None = None,
+        invite_mode: InviteMode | None = None,
         limits: RateLimits | None = None,
         request_timeout: float | None = None,
         bot: Bot | None = None,
@@ -87,11 +88,14 @@ class TelegramBotService:
             config = service_config()
             token, api_url = config.token, api_url or config.api_url
             invite_expiry = invite_expiry or config.invite_expiry
+            invite_mode = invite_mode or config.invite_mode
             request_timeout = request_timeout or config.request_timeout
             limits, breaker = limits or config.limits, breaker or config.breaker
             limiter, links = limiter or config.limiter, links or config.links
         self._token = token
         self.invite_expiry = invite_expiry or dtm.timedelta(hours=24)
+        self.invite_mode: InviteMode = invite_mode or "link"
+        """How an invite without ``inviteMode`` admits its user."""
         request_timeout = request_timeout or 10.0
         self.limiter: FloodLimiter = limiter or FloodLimiter(limits)
         request = AnswerRecordingRequest(
@@ -127,6 +131,7 @@ class TelegramBotService:
             config.token,
             api_url=config.api_url,
             invite_expiry=config.invite_expiry,
+            invite_mode=config.invite_mode,
             request_timeout=config.request_timeout,
             limits=config.limits,
             breaker=config.breaker,

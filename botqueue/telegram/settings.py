@@ -20,6 +20,7 @@ from .links import LinkLedger, ledger_url, open_ledger
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..operations import InviteMode
 
 
 @dataclass
@@ -29,6 +30,8 @@ class ServiceConfig:
     token: str
     api_url: str | None
     invite_expiry: dtm.timedelta
+    invite_mode: InviteMode
+    """How an invite without ``inviteMode`` admits its user (TELEGRAM_INVITE_MODE)."""
     request_timeout: float
     limits: RateLimits
     breaker: BreakerSettings
@@ -69,6 +72,7 @@ def service_config(settings: Settings | None = None) -> ServiceConfig:
         token=token,
         api_url=settings.telegram_api_base_url,
         invite_expiry=dtm.timedelta(seconds=settings.telegram_invite_link_ttl),
+        invite_mode=settings.telegram_invite_mode,
         request_timeout=settings.telegram_request_timeout,
         limits=limits,
         breaker=BreakerSettings(

@@ -148,6 +148,23 @@ async def test_an_invite_grants_and_a_removal_revokes(
     await service.aclose()
 
 
+async def test_a_join_request_invite_grants_delivered_or_not(
+    sandbox: SandboxServer, ledger: LinkLedger
+) -> None:
+    service = await service_with(sandbox, ledger)
+    await service.invite_user(invite(DAN, sub="s1", invite_mode="join_request"))
+    # 1005 never started the bot: the link is not delivered, and the invite still performed.
+    undelivered = await service.invite_user(invite(1005, sub="s5", invite_mode="join_request"))
+    assert undelivered.detail["delivered"] is False
+    listed = await ledger.accesses(PREMIUM)
+    assert [(e.user_id, e.entitled, e.subscription_id) for e in listed] == [
+        (DAN, True, "s1"),
+        (1005, True, "s5"),
+    ]
+    assert await ledger.owner(undelivered.detail["inviteLink"]) == (PREMIUM, 1005)
+    await service.aclose()
+
+
 # -- botqueue access, as a real process -----------------------------------------------------
 
 PREFIXES = ("BOT_OPERATIONS_", "BOTQUEUE_", "TELEGRAM_", "AWS_REGION", "USE_LOCALSTACK", "SQS_")

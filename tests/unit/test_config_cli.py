@@ -84,6 +84,7 @@ def test_empty_variable_means_default(monkeypatch: pytest.MonkeyPatch) -> None:
         ("BOTQUEUE_VISIBILITY_TIMEOUT", "-1"),
         ("BOTQUEUE_LOG_LEVEL", "loud"),
         ("USE_LOCALSTACK", "maybe"),
+        ("TELEGRAM_INVITE_MODE", "approve"),
     ],
 )
 def test_malformed_value_is_one_line_naming_it(
@@ -163,6 +164,21 @@ def test_queue_url_flag_overrides_env(tmp_path: Path) -> None:
 def test_invalid_reason(tmp_path: Path) -> None:
     _fails_with_one_line(_run(tmp_path, "enqueue", "remove", *USER, "--reason", "bogus"), "reason")
     assert json.loads(_run(tmp_path, "stats").stdout)["visible"] == 0
+
+
+def test_enqueue_invite_with_an_invite_mode(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path, "enqueue", "invite", *USER, "--order-id", "o1", "--invite-mode", "join_request"
+    )
+    assert result.returncode == 0, result.stderr
+    bad = _run(tmp_path, "enqueue", "invite", *USER, "--order-id", "o2", "--invite-mode", "x")
+    assert bad.returncode == 2 and "--invite-mode" in bad.stderr
+    assert json.loads(_run(tmp_path, "stats").stdout)["visible"] == 1
+
+
+def test_a_bad_invite_mode_setting_stops_the_worker(tmp_path: Path) -> None:
+    result = _run(tmp_path, "worker", "--service", "x:y", TELEGRAM_INVITE_MODE="approve")
+    _fails_with_one_line(result, "TELEGRAM_INVITE_MODE")
 
 
 def test_invalid_channel(tmp_path: Path) -> None:
