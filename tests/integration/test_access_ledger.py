@@ -10,15 +10,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from botqueue.sandbox import SandboxControl, SandboxServer
-from botqueue.telegram.links import Access, LinkLedger, MemoryLedger, SqliteLedger
-from botqueue.telegram.links_redis import RedisLedger
+from botqueue.telegram.links import Access, LinkLedger, SqliteLedger
 from tests.factories import DAN, PREMIUM, invite, remove
+from tests.integration.ledgers import ledger_fixture  # noqa: F401 (a fixture, used by name)
 from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by name)
     redis_server_fixture,
     redis_url_fixture,
@@ -26,19 +25,6 @@ from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by na
 from tests.integration.test_invite_ledger import service_with
 
 CHAT = "-1001"
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LinkLedger]:
-    made: LinkLedger
-    if request.param == "memory":
-        made = MemoryLedger()
-    elif request.param == "sqlite":
-        made = SqliteLedger(str(tmp_path / "l.db"), "t")
-    else:  # a real server (tests/integration/redis_server.py), emptied for this test
-        made = RedisLedger(request.getfixturevalue("redis_url"), "t")
-    yield made
-    await made.aclose()
 
 
 async def test_a_grant_entitles_the_user_since_then(ledger: LinkLedger) -> None:

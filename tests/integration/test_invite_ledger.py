@@ -4,7 +4,6 @@ a file ledger carries this from one (killed) worker to the next (issue 12, SIGKI
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,9 @@ from botqueue.errors import ConfigurationError
 from botqueue.sandbox import SandboxControl, SandboxControlError, SandboxServer
 from botqueue.telegram.limiter import FloodLimiter, RateLimits
 from botqueue.telegram.links import LinkLedger, MemoryLedger, SqliteLedger, open_ledger
-from botqueue.telegram.links_redis import RedisLedger
 from botqueue.telegram.service import TelegramBotService
 from tests.factories import DAN, PREMIUM, invite, remove
+from tests.integration.ledgers import ledger_fixture  # noqa: F401 (a fixture, used by name)
 from tests.integration.redis_server import (  # noqa: F401 (fixtures, used by name)
     redis_server_fixture,
     redis_url_fixture,
@@ -27,19 +26,6 @@ async def service_with(sandbox: SandboxServer, ledger: LinkLedger) -> TelegramBo
     service = TelegramBotService(sandbox.token, api_url=sandbox.url, limiter=limiter, links=ledger)
     await service.start()
     return service
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LinkLedger]:
-    made: LinkLedger
-    if request.param == "memory":
-        made = MemoryLedger()
-    elif request.param == "sqlite":
-        made = SqliteLedger(str(tmp_path / "l.db"), "t")
-    else:  # a real server (tests/integration/redis_server.py), emptied for this test
-        made = RedisLedger(request.getfixturevalue("redis_url"), "t")
-    yield made
-    await made.aclose()
 
 
 async def test_the_ledger_keeps_links_until_forgotten_or_expired(ledger: LinkLedger) -> None:
