@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import itertools
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from _common import run_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS, USER_BASE, PREMIUM = 20, 100_000, "-1001000000001"
@@ -170,23 +168,7 @@ def operations(ops: int) -> list[Any]:
 
 def start_sandbox(workdir: Path, ops: int) -> tuple[subprocess.Popen[bytes], str]:
     """This checkout's sandbox on a free port; returned once healthy."""
-    (workdir / "world.json").write_text(json.dumps(world(ops)), encoding="utf-8")
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
-    command = [sys.executable, "-m", "botqueue", "sandbox", "--port", str(port)]
-    command += ["--world", str(workdir / "world.json")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with (workdir / "sandbox.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/_sandbox/health", timeout=1).json().get("ok"):
-                return process, url
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"sandbox did not start: {(workdir / 'sandbox.log').read_text()}")
+    return run_sandbox(world(ops), workdir, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def run_probe(root: Path, url: str) -> dict[str, Any]:

@@ -18,8 +18,6 @@ import contextlib
 import functools
 import importlib.util
 import itertools
-import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from typing import Any
 from unittest import mock
 
 import httpx
+from _common import run_sandbox
 from _flood_workers import BUDGETS, worker_contenders
 from telegram import Bot
 from telegram.error import RetryAfter
@@ -237,30 +236,7 @@ def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         "channels": [*DEFAULT_WORLD["channels"], *channels],
         "users": [*DEFAULT_WORLD["users"], *users],
     }
-    (workdir / "world.json").write_text(json.dumps(world), encoding="utf-8")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "botqueue",
-        "sandbox",
-        "--port",
-        str(port),
-        "--world",
-        str(workdir / "world.json"),
-    ]
-    with (workdir / "sandbox.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/_sandbox/health", timeout=1).json().get("ok"):
-                return process, url
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"sandbox did not start: {(workdir / 'sandbox.log').read_text()}")
+    return run_sandbox(world, workdir)
 
 
 async def calls_per_operation(url: str, control: SandboxControl) -> dict[str, dict[str, int]]:
